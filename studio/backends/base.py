@@ -1,0 +1,68 @@
+"""The one small interface every way of making motion implements."""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from studio.errors import Cancelled
+from studio.plan import VariantPlan
+
+# progress(fraction_done_of_this_variant 0..1)
+ProgressFn = Callable[[float], None]
+
+
+@dataclass
+class RenderContext:
+    """What a backend may use while rendering: progress reporting and a cancel flag."""
+
+    cancel: threading.Event = field(default_factory=threading.Event)
+    progress: Callable[[int, float], None] | None = None  # (variant index, fraction)
+
+    def report(self, index: int, fraction: float) -> None:
+        if self.progress is not None:
+            self.progress(index, min(1.0, max(0.0, fraction)))
+
+    def check_cancel(self) -> None:
+        if self.cancel.is_set():
+            raise Cancelled("Generation was cancelled.")
+
+
+class Backend(ABC):
+    """A way of turning one photo into clips.
+
+    Backends are cheap to construct; heavy work (depth estimation, model loading) goes
+    in prepare(), whose result is shared by all variants of one job.
+    """
+
+    id: str = ""
+    title: str = ""
+    description: str = ""
+    # Plans whose variants may be rendered concurrently in threads (CPU backends).
+    parallel_variants: bool = False
+
+    def prepare(self, image: np.ndarray, plans: list[VariantPlan], ctx: RenderContext) -> object:
+        """Do the per-photo work shared by every variant (returns an opaque object)."""
+        return image
+
+    @abstractmethod
+    def render(
+        self, prepared: object, plan: VariantPlan, ctx: RenderContext
+    ) -> Iterable[np.ndarray]:
+        """Yield plan.frames RGB uint8 frames of shape (plan.height, plan.width, 3)."""
+
+    def render_many(
+        self, prepared: object, plans: list[VariantPlan], ctx: RenderContext
+    ) -> Iterator[tuple[int, Iterable[np.ndarray]]]:
+        """Yield (position in plans, frames) as each variant becomes available.
+
+        The default renders one plan after another; model backends override this to
+        batch variants into one pipeline call when memory allows.
+        """
+        for pos, plan in enumerate(plans):
+            ctx.check_cancel()
+            yield pos, self.render(prepared, plan, ctx)
