@@ -1,0 +1,149 @@
+"""The command line: python -m studio presets | generate (a thin shell over studio functions)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import shutil
+import sys
+from pathlib import Path
+
+from studio.errors import StudioError
+from studio.settings import Settings
+
+log = logging.getLogger("studio")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a bad option as one 'error:' line, without the usage dump."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        print(f"error: {message} (see --help)", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def _size(text: str) -> tuple[int, int]:
+    m = re.fullmatch(r"\s*(\d{1,6})\s*[xX×]\s*(\d{1,6})\s*", text)
+    if not m:
+        raise argparse.ArgumentTypeError(f"size must look like 1024x576, got '{text}'")
+    return int(m.group(1)), int(m.group(2))
+
+
+def cmd_presets(args: argparse.Namespace, settings: Settings) -> int:
+    from studio.presets import load_library
+
+    library = load_library(user_dir=settings.user_presets_dir)
+    width = max(len(p.id) for p in library)
+    for p in library:
+        print(f"{p.id:<{width}}  {p.title}")
+    for w in library.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from studio.variants import Job, prepare_job, run_job
+
+    job = Job(
+        image=str(args.image),
+        preset=args.preset,
+        backend=args.backend,
+        seed=args.seed,
+        variants=args.variants,
+        aspect=args.aspect,
+        size=args.size,
+        frames=args.frames,
+        duration=args.duration,
+        fps=args.fps,
+        strength=args.strength,
+    )
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        raise StudioError(f"--out {out} exists and is not a folder.")
+    prepared = prepare_job(job, settings)  # validates everything before the disk is touched
+    for w in prepared.photo.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    existed = out.exists()
+    before = set(out.iterdir()) if existed else set()
+    bar = tqdm(total=100, desc="Rendering", unit="%", file=sys.stderr, disable=args.quiet,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}")  # fmt: skip
+    try:
+        last = None
+        for update in run_job(prepared, out, settings):
+            bar.n = round(update.progress * 100)
+            bar.refresh()
+            if update.new_clip is not None:
+                print(update.new_clip.path, flush=True)
+            last = update
+    except BaseException:
+        # All or nothing on the command line: remove what this run wrote.
+        if out.exists():
+            for path in set(out.iterdir()) - before:
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+            if not existed and not any(out.iterdir()):
+                out.rmdir()
+        raise
+    finally:
+        bar.close()
+    print(last.manifest)
+    print(f"seed: {prepared.seed}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m studio", description="Motion Studio: photo -> short video variants.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    sub.add_parser("presets", help="list preset ids and titles")
+
+    gen = sub.add_parser("generate", help="render variants of one photo into a folder")
+    gen.add_argument("image", type=Path, help="photo file (JPEG, PNG, WebP, BMP, TIFF, GIF)")
+    gen.add_argument("--preset", required=True, help="preset id, e.g. product/slow-push-in")
+    gen.add_argument("--backend", default="engine", help="backend id (default: engine)")
+    gen.add_argument("--variants", type=int, default=4, help="how many variants (default 4)")
+    gen.add_argument("--seed", type=int, default=None, help="seed for reproducible variants")
+    gen.add_argument("--size", type=_size, default=None, help="output size WxH, e.g. 1024x576")
+    gen.add_argument("--aspect", default=None, help="16:9, 9:16, 1:1, 4:5 or match (default: preset's)")
+    gen.add_argument("--frames", type=int, default=None, help="frame count (default: duration x fps)")
+    gen.add_argument("--duration", type=float, default=None, help="seconds (default: preset's)")
+    gen.add_argument("--fps", type=int, default=None, help="frames per second (default: preset's)")
+    gen.add_argument("--strength", type=float, default=1.0, help="motion strength 0..2 (default 1)")
+    gen.add_argument("--out", required=True, help="folder for the clips and manifest")
+    gen.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+COMMANDS = {"presets": cmd_presets, "generate": cmd_generate}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    try:
+        settings = Settings.from_env()
+        return COMMANDS[args.command](args, settings)
+    except StudioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug: keep the promise of one line, but log the traceback
+        log.debug("unexpected failure", exc_info=True)
+        print(f"error: unexpected {exc.__class__.__name__}: {exc} (run with -v for details)", file=sys.stderr)
+        if args.verbose:
+            import traceback
+
+            traceback.print_exc()
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Every setting in one place: defaults, overridden by STUDIO_* environment variables, then by flags."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_workers() -> int:
+    # Variants of a CPU job render in parallel threads; more than the cores only adds contention.
+    return max(1, min(4, os.cpu_count() or 1))
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 7860
+    share: bool = False
+    outputs_dir: Path = ROOT / "outputs"
+    user_presets_dir: Path = field(default_factory=lambda: Path.home() / ".motion-studio" / "presets")
+    examples_dir: Path = ROOT / "assets" / "examples"
+    # Output size: the long side of the clip in pixels when no explicit size is given.
+    long_side: int = 768
+    variants: int = 4
+    workers: int = field(default_factory=_default_workers)
+    # H.264 quality: lower CRF is better; "veryfast" keeps encoding a small share of the render.
+    crf: int = 18
+    x264_preset: str = "veryfast"
+    max_upload_mb: int = 50
+    backend: str = "engine"
+    depth: str = "auto"  # "auto" (learned model if cached, else heuristic) or "heuristic"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
+        """Defaults, then STUDIO_<NAME> environment variables, then keyword overrides."""
+        env = os.environ if env is None else env
+        values = {}
+        for f in fields(cls):
+            raw = env.get(f"STUDIO_{f.name.upper()}")
+            if raw is None:
+                continue
+            default = getattr(cls(), f.name)
+            if isinstance(default, bool):
+                values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
+            elif isinstance(default, int):
+                values[f.name] = int(raw)
+            elif isinstance(default, Path):
+                values[f.name] = Path(raw).expanduser()
+            else:
+                values[f.name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return replace(cls(), **values)

@@ -1,0 +1,205 @@
+"""The Gradio studio: Blocks layout and event wiring only; the work happens in studio functions."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from studio.backends import list_backends
+from studio.backends.base import RenderContext
+from studio.errors import StudioError
+from studio.presets import PresetLibrary, load_library
+from studio.settings import Settings
+from studio.variants import Job, prepare_job, run_job
+
+log = logging.getLogger(__name__)
+
+N_SLOTS = 4
+ASPECT_CHOICES = [
+    ("Preset default", "preset"),
+    ("16:9 landscape", "16:9"),
+    ("9:16 vertical", "9:16"),
+    ("1:1 square", "1:1"),
+    ("4:5 portrait", "4:5"),
+    ("Match photo", "match"),
+]
+CSS = """
+.variant video { border-radius: 8px; background: #111; }
+.variant.selected { outline: 3px solid var(--color-accent); border-radius: 10px; }
+#preset-info p { margin: 0; opacity: .85; }
+"""
+
+
+class PhotoUpload(gr.Image):
+    """An image upload that hands our code the original file, undecoded.
+
+    gr.Image would open and maybe convert the file with PIL before we see it; the
+    studio's own loader does that safely (bomb check before decoding, clear refusals).
+    """
+
+    is_template = True  # render with the stock Image component in the browser
+
+    def preprocess(self, payload: Any) -> str | None:
+        if payload is not None and getattr(payload, "path", None) and not (payload.url or "").startswith("data:"):
+            return str(payload.path)
+        return super().preprocess(payload)
+
+
+def _preset_choices(library: PresetLibrary) -> list[tuple[str, str]]:
+    return [(f"{p.family.title()} · {p.title}", p.id) for p in library]
+
+
+def _preset_info(library: PresetLibrary, preset_id: str) -> str:
+    try:
+        p = library.get(preset_id)
+    except StudioError as exc:
+        return str(exc)
+    moves = p.camera.move + "".join(f" + {a.kind}" for a in p.ambient)
+    return f"{p.description}  \n*{moves} · {p.duration:g} s · {p.fps} fps · {p.aspect}*"
+
+
+def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blocks:
+    library = library or load_library(user_dir=settings.user_presets_dir)
+    examples = sorted(p for p in settings.examples_dir.glob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
+    default_preset = "product/slow-push-in" if "product/slow-push-in" in library.presets else next(iter(library.presets))
+
+    def generate(
+        image: str | None,
+        preset_id: str,
+        backend: str = "engine",
+        aspect: str = "preset",
+        duration: float = 3.0,
+        fps: float = 24,
+        seed: float = -1,
+        strength: float = 1.0,
+        progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio injects it
+    ):
+        """Render four variants of the photo with the preset; streams each clip as it finishes."""
+        if not image:
+            raise gr.Error("Upload a photo first (or click one of the samples).", print_exception=False)
+        job = Job(
+            image=image,
+            preset=preset_id,
+            backend=backend or "engine",
+            seed=None if seed is None or seed < 0 else int(seed),
+            variants=N_SLOTS,
+            aspect=None if aspect in (None, "", "preset") else aspect,
+            duration=float(duration) if duration else None,
+            fps=int(fps) if fps else None,
+            strength=float(strength),
+        )
+        out_dir = settings.outputs_dir / f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
+        ctx = RenderContext()
+        try:
+            prepared = prepare_job(job, settings, library)
+            progress(0.0, desc="Analysing the photo…")
+            for update in run_job(prepared, out_dir, settings, ctx):
+                progress(update.progress, desc=update.message)
+                videos = [None] * N_SLOTS
+                for clip in update.clips:
+                    videos[clip.index] = str(clip.path)
+                note = f"**{update.message}** · seed {update.seed}"
+                if update.warnings:
+                    note += "  \n" + "  \n".join(f"⚠ {w}" for w in update.warnings)
+                yield (*videos, list(videos), note)
+        except StudioError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        finally:
+            ctx.cancel.set()  # the client went away or pressed Cancel: stop the workers
+
+    def select(clips: list[str | None], index: int):
+        path = clips[index] if clips and index < len(clips) else None
+        if not path:
+            raise gr.Error("That variant is not ready yet.", print_exception=False)
+        name = Path(path).name
+        return (
+            gr.update(value=path, label=f"Selected: variant {index + 1}"),
+            gr.update(value=path, visible=True, label=f"Download {name}"),
+            index + 1,
+        )
+
+    with gr.Blocks(title="Motion Studio") as demo:
+        gr.Markdown("# Motion Studio\nOne photo in, four short motion clips out. Pick the best take and download it.")
+        clips_state = gr.State([None] * N_SLOTS)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=320):
+                photo = PhotoUpload(
+                    label="Photo",
+                    type="filepath",
+                    image_mode=None,
+                    sources=["upload", "clipboard"],
+                    height=300,
+                    elem_id="photo",
+                )
+                if examples:
+                    gr.Examples(examples=[[str(p)] for p in examples], inputs=[photo], label="Sample photos")
+                preset = gr.Dropdown(
+                    choices=_preset_choices(library),
+                    value=default_preset,
+                    label="Motion preset",
+                    elem_id="preset",
+                )
+                preset_info = gr.Markdown(_preset_info(library, default_preset), elem_id="preset-info")
+                backend = gr.Dropdown(
+                    choices=[(b.title, b.id) for b in list_backends()],
+                    value=settings.backend,
+                    label="Backend",
+                    elem_id="backend",
+                )
+                with gr.Accordion("Advanced settings", open=False):
+                    aspect = gr.Dropdown(choices=ASPECT_CHOICES, value="preset", label="Aspect")
+                    duration = gr.Slider(1, 10, value=3, step=0.5, label="Duration (s)")
+                    fps = gr.Slider(8, 30, value=24, step=1, label="Frames per second")
+                    seed = gr.Number(value=-1, precision=0, label="Seed (-1 = random)")
+                    strength = gr.Slider(0, 2, value=1.0, step=0.05, label="Motion strength")
+                with gr.Row():
+                    go = gr.Button("Generate 4 variants", variant="primary", elem_id="generate")
+                    cancel = gr.Button("Cancel", variant="stop", elem_id="cancel")
+                status = gr.Markdown(elem_id="status")
+            with gr.Column(scale=3, min_width=480):
+                videos, selects = [], []
+                for row in range(2):
+                    with gr.Row():
+                        for col in range(2):
+                            i = row * 2 + col
+                            with gr.Column(elem_classes=["variant"], min_width=200):
+                                videos.append(
+                                    gr.Video(
+                                        label=f"Variant {i + 1}",
+                                        autoplay=True,
+                                        loop=True,
+                                        interactive=False,
+                                        buttons=[],
+                                        elem_id=f"variant-{i + 1}",
+                                    )
+                                )
+                                selects.append(gr.Button(f"Select {i + 1}", size="sm", elem_id=f"select-{i + 1}"))
+                with gr.Group():
+                    chosen = gr.Video(label="Selected clip", autoplay=True, loop=True, interactive=False,
+                                      buttons=[], elem_id="selected")  # fmt: skip
+                    download = gr.DownloadButton("Download MP4", visible=False, variant="primary", elem_id="download")
+                    chosen_index = gr.Number(visible=False, precision=0)
+
+        preset.change(lambda pid: _preset_info(library, pid), inputs=preset, outputs=preset_info, api_name=False)
+        run = go.click(
+            generate,
+            inputs=[photo, preset, backend, aspect, duration, fps, seed, strength],
+            outputs=[*videos, clips_state, status],
+            api_name="generate",
+            concurrency_limit=1,
+        )
+        cancel.click(None, cancels=[run], api_name=False)
+        for i, button in enumerate(selects):
+            button.click(
+                lambda clips, i=i: select(clips, i),
+                inputs=[clips_state],
+                outputs=[chosen, download, chosen_index],
+                api_name=False,
+            )
+    demo.studio_css = CSS  # launch() takes css in Gradio 6
+    return demo
