@@ -68,6 +68,10 @@ def write_mp4(
                     macro_block_size=1,
                     ffmpeg_log_level="error",
                     output_params=[
+                        # Convert with the BT.709 matrix and say so in the stream, so
+                        # browsers and players show the photo's colours, not a shifted tint.
+                        "-vf", "scale=out_color_matrix=bt709:out_range=tv",
+                        "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
                         "-crf", str(crf),
                         "-preset", preset,
                         "-movflags", "+faststart",
@@ -121,4 +125,11 @@ def probe_mp4(path: str | os.PathLike) -> dict[str, Any]:
     meta = next(reader)
     count = sum(1 for _ in reader)
     w, h = meta["size"]
-    return {"frames": count, "width": w, "height": h, "fps": meta.get("fps"), "codec": meta.get("codec")}
+    return {
+        "frames": count,
+        "width": w,
+        "height": h,
+        "fps": meta.get("fps"),
+        "codec": meta.get("codec"),
+        "pix_fmt": meta.get("pix_fmt"),
+    }

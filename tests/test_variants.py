@@ -1,0 +1,101 @@
+"""Variant planning is reproducible and spread out; jobs refuse absurd settings before writing anything."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from studio.errors import JobError
+from studio.presets import load_library
+from studio.variants import Job, output_size, plan_variants, validate_job
+
+LIB = load_library()
+
+
+def plans_for(preset_id: str, seed: int, n: int = 4):
+    return plan_variants(LIB.get(preset_id), seed=seed, n=n, width=320, height=180, frames=24, fps=24)
+
+
+def test_same_seed_gives_the_same_plans():
+    a = [p.to_dict() for p in plans_for("product/slow-push-in", 42)]
+    b = [p.to_dict() for p in plans_for("product/slow-push-in", 42)]
+    assert a == b
+
+
+def test_different_seeds_give_different_plans():
+    a = [p.to_dict() for p in plans_for("product/slow-push-in", 1)]
+    b = [p.to_dict() for p in plans_for("product/slow-push-in", 2)]
+    assert a != b
+
+
+def test_four_variants_differ_in_seed_direction_and_strength():
+    plans = plans_for("scenic/drifting-clouds", 7)
+    assert len({p.seed for p in plans}) == 4
+    assert len({round(p.camera.direction, 3) for p in plans}) == 4
+    assert len({round(p.camera.strength, 4) for p in plans}) == 4
+    # Stratified: the strengths span most of the preset's amplitude range, not one clump.
+    strengths = sorted(p.camera.strength for p in plans)
+    base = LIB.get("scenic/drifting-clouds").camera.strength
+    assert strengths[-1] - strengths[0] > 0.5 * base * 0.4 * 0.75
+
+
+def test_flip_presets_travel_both_ways():
+    plans = plans_for("scenic/drifting-clouds", 3)
+    xs = [math.cos(math.radians(p.camera.direction)) for p in plans]
+    assert min(xs) < 0 < max(xs)
+
+
+def test_strength_scales_motion_and_stays_in_range():
+    preset = LIB.get("product/slow-push-in")
+    calm = plan_variants(preset, seed=5, n=4, width=64, height=64, frames=4, fps=24, strength=0.5)
+    wild = plan_variants(preset, seed=5, n=4, width=64, height=64, frames=4, fps=24, strength=2.0)
+    for c, w in zip(calm, wild, strict=True):
+        assert c.camera.strength < w.camera.strength <= 1.0
+        assert all(0 <= a.strength <= 1 for a in w.ambient)
+
+
+def test_plan_survives_a_json_round_trip():
+    from studio.plan import VariantPlan
+
+    plan = plans_for("portrait/gentle-breath", 9)[2]
+    again = VariantPlan.from_dict(json.loads(json.dumps(plan.to_dict())))
+    assert again == plan
+
+
+def test_job_survives_a_json_round_trip():
+    job = Job(image="a.png", preset="product/glint", seed=3, size=(320, 180), params={"steps": 4})
+    assert Job.from_dict(json.loads(json.dumps(job.to_dict()))) == job
+
+
+@pytest.mark.parametrize(
+    ("aspect", "expected"),
+    [("16:9", (768, 432)), ("9:16", (432, 768)), ("1:1", (768, 768)), ("4:5", (614, 768)), ("match", (768, 512))],
+)
+def test_output_sizes_keep_the_long_side_and_even_dimensions(aspect, expected):
+    w, h = output_size(aspect, (600, 400), 768)
+    assert (w, h) == expected
+    assert w % 2 == 0 and h % 2 == 0
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"frames": 0}, "Frames must be a whole number between 2 and 720"),
+        ({"frames": 10_000}, "Frames must be a whole number between 2 and 720"),
+        ({"fps": -5}, "FPS must be a whole number between 1 and 60"),
+        ({"size": (1, 1)}, "Width must be a whole number between 64 and 4096"),
+        ({"size": (20000, 20000)}, "Width must be a whole number between 64 and 4096"),
+        ({"strength": float("nan")}, "Strength must be a number between 0 and 2"),
+        ({"strength": float("inf")}, "Strength must be a number between 0 and 2"),
+        ({"variants": 0}, "Number of variants must be a whole number between 1 and 8"),
+        ({"aspect": "3:1"}, "Aspect must be one of"),
+        ({"seed": -3}, "Seed must be a whole number"),
+        ({"duration": 0}, "Duration"),
+    ],
+)
+def test_absurd_settings_are_refused_with_one_sentence(changes, message):
+    job = Job(image="x.png", preset="product/glint", **changes)
+    with pytest.raises(JobError, match=message):
+        validate_job(job)
