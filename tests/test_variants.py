@@ -99,3 +99,102 @@ def test_absurd_settings_are_refused_with_one_sentence(changes, message):
     job = Job(image="x.png", preset="product/glint", **changes)
     with pytest.raises(JobError, match=message):
         validate_job(job)
+
+
+# --- running jobs, with a small stand-in backend so failures can be injected -------------
+
+import threading  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from studio.backends import BackendInfo, register  # noqa: E402
+from studio.backends.base import Backend, RenderContext  # noqa: E402
+from studio.encode import probe_mp4  # noqa: E402
+from studio.errors import Cancelled  # noqa: E402
+from studio.variants import prepare_job, run_job  # noqa: E402
+
+
+class StripeBackend(Backend):
+    """Draws a moving stripe; can fail or block on a chosen variant."""
+
+    id = "stripes"
+    parallel_variants = True
+
+    def __init__(self):
+        self.fail_on: int | None = None
+        self.gate: threading.Event | None = None
+
+    def render(self, prepared, plan, ctx: RenderContext):
+        for t in range(plan.frames):
+            ctx.check_cancel()
+            if self.fail_on == plan.index and t == 2:
+                raise RuntimeError("backend bug")
+            if self.gate is not None and plan.index == 3:
+                self.gate.wait(5)
+            frame = np.full((plan.height, plan.width, 3), 40 * plan.index, np.uint8)
+            frame[:, (t * 4) % plan.width] = 255
+            ctx.report(plan.index, (t + 1) / plan.frames)
+            yield frame
+
+
+STRIPES = StripeBackend()
+register(BackendInfo("stripes", "Stripes", "test backend", lambda: STRIPES))
+
+
+@pytest.fixture
+def stripes():
+    STRIPES.fail_on = None
+    STRIPES.gate = None
+    return STRIPES
+
+
+def stripe_job(samples, **kw):
+    return Job(image=str(samples["product"]), preset="product/glint", backend="stripes", seed=1,
+               size=(64, 64), frames=6, fps=12, **kw)  # fmt: skip
+
+
+def test_run_job_streams_each_clip_before_the_end(samples, settings, tmp_path, stripes):
+    prepared = prepare_job(stripe_job(samples), settings)
+    updates = list(run_job(prepared, tmp_path / "job", settings))
+    new = [u.new_clip.index for u in updates if u.new_clip is not None]
+    assert sorted(new) == [0, 1, 2, 3]
+    first_clip_at = next(i for i, u in enumerate(updates) if u.new_clip is not None)
+    assert first_clip_at < len(updates) - 1 and not updates[first_clip_at].done
+    final = updates[-1]
+    assert final.done and final.progress == 1.0 and len(final.clips) == 4
+    for clip in final.clips:
+        assert probe_mp4(clip.path)["frames"] == 6
+        assert clip.manifest.exists()
+
+
+def test_a_failing_variant_fails_the_job_and_leaves_no_half_written_file(samples, settings, tmp_path, stripes):
+    stripes.fail_on = 2
+    prepared = prepare_job(stripe_job(samples), settings)
+    with pytest.raises(RuntimeError, match="backend bug"):
+        list(run_job(prepared, tmp_path / "job", settings))
+    names = [p.name for p in (tmp_path / "job").iterdir()]
+    assert not [n for n in names if n.startswith(".") or "part" in n]
+    assert "manifest.json" not in names
+    # Whatever finished is complete: every MP4 has its manifest.
+    for mp4 in (tmp_path / "job").glob("*.mp4"):
+        assert mp4.with_suffix(".json").exists()
+
+
+def test_cancel_stops_the_job_and_cleans_temporary_files(samples, settings, tmp_path, stripes):
+    stripes.gate = threading.Event()
+    prepared = prepare_job(stripe_job(samples), settings)
+    ctx = RenderContext()
+    gen = run_job(prepared, tmp_path / "job", settings, ctx)
+    next(gen)
+    ctx.cancel.set()
+    stripes.gate.set()
+    with pytest.raises(Cancelled):
+        list(gen)
+    assert not [p for p in (tmp_path / "job").iterdir() if p.name.startswith(".")]
+
+
+def test_invalid_job_touches_nothing(samples, settings, tmp_path):
+    bad = Job(image=str(samples["product"]), preset="product/glint", frames=0)
+    with pytest.raises(JobError):
+        prepare_job(bad, settings)
+    assert not settings.outputs_dir.exists()

@@ -1,0 +1,115 @@
+"""The most important test: a person uploads a photo, picks a preset, gets four playing clips, picks one, downloads it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from studio.encode import probe_mp4
+from tests.appserver import running_app
+
+CHROMIUM = os.environ.get("STUDIO_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")
+REQUIRED = os.environ.get("STUDIO_REQUIRE_BROWSER") == "1"
+
+pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        if REQUIRED:
+            pytest.fail(f"chromium not found at {CHROMIUM} (apt-get install -y chromium)")
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--headless",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--no-first-run",
+                "--autoplay-policy=no-user-gesture-required",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("studio")
+    # A smaller long side keeps the browser test quick on two cores; everything else is real.
+    with running_app(tmp, env={"STUDIO_LONG_SIDE": "320"}) as url:
+        yield url
+
+
+def test_upload_pick_preset_compare_four_select_and_download(browser, app_url, samples, tmp_path):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    page.goto(app_url, wait_until="load")
+    page.wait_for_selector("#generate", timeout=30_000)
+
+    page.locator("#photo input[type=file]").set_input_files(str(samples["product"]))
+    page.wait_for_selector("#photo img", timeout=15_000)
+
+    page.locator("#preset input").click()
+    page.get_by_role("option", name="Product · Orbit reveal").click()
+    page.wait_for_function(
+        "() => document.querySelector('#preset-info').innerText.includes('arcs a few degrees')", timeout=10_000
+    )
+
+    page.locator("#generate").click()
+    for i in range(1, 5):
+        page.wait_for_selector(f"#variant-{i} video[src]", timeout=120_000)
+
+    # Four different clips, all looping and actually playing.
+    sources = page.eval_on_selector_all("[id^=variant-] video", "vs => vs.map(v => v.currentSrc || v.src)")
+    assert len(sources) == 4 and len(set(sources)) == 4
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[id^=variant-] video')]"
+        ".every(v => v.loop && !v.paused && v.currentTime > 0 && v.readyState >= 2)",
+        timeout=20_000,
+    )
+    assert "4 variants" in page.locator("#status").inner_text()
+
+    page.locator("#select-3").click()
+    page.wait_for_selector("#download", state="visible", timeout=15_000)
+    page.wait_for_selector("#selected video[src]", timeout=15_000)
+    with page.expect_download(timeout=30_000) as download_info:
+        page.locator("#download").click()
+    download = download_info.value
+    saved = tmp_path / download.suggested_filename
+    download.save_as(saved)
+
+    assert saved.suffix == ".mp4" and "-v3-" in saved.name
+    probe = probe_mp4(saved)
+    assert probe["codec"].startswith("h264") and probe["pix_fmt"].startswith("yuv420p")
+    # Product presets default to 1:1, 3 s at 24 fps; the app runs with a 320 px long side.
+    assert (probe["width"], probe["height"]) == (320, 320)
+    assert probe["frames"] == 72
+    page.close()
+
+
+def test_non_image_upload_gets_a_clear_message_and_the_server_keeps_serving(browser, app_url, tmp_path):
+    bogus = tmp_path / "notes.png"
+    bogus.write_bytes(b"this is not a picture at all")
+    page = browser.new_page()
+    page.goto(app_url, wait_until="load")
+    page.wait_for_selector("#generate", timeout=30_000)
+    page.locator("#photo input[type=file]").set_input_files(str(bogus))
+    page.wait_for_timeout(500)
+    page.locator("#generate").click()
+    toast = page.get_by_text("not a photo", exact=False).first
+    toast.wait_for(timeout=20_000)
+    page.close()
+
+    page = browser.new_page()
+    page.goto(app_url, wait_until="load")
+    page.wait_for_selector("#generate", timeout=30_000)
+    page.close()
