@@ -1,0 +1,59 @@
+"""The embedded CPU motion engine: depth-layered parallax and ambient motion, no model weights."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from studio.backends.base import Backend, RenderContext
+from studio.depth import DepthSource, get_depth_source
+from studio.motion.render import REPORT_EVERY, PlanRig
+from studio.motion.scene import Scene, build_scene
+from studio.plan import VariantPlan
+
+
+class EngineBackend(Backend):
+    """Animates a photo by warping a subject layer over an inpainted background with its depth.
+
+    prepare() builds one read-only Scene per photo (working image, depth, subject matte,
+    background plate); render() only reads it, so variants render safely in parallel threads.
+    """
+
+    id = "engine"
+    title = "Embedded motion engine (CPU)"
+    description = (
+        "Depth-based parallax, camera moves and ambient motion computed on the CPU; "
+        "fast, deterministic and needs no downloads."
+    )
+    parallel_variants = True
+
+    def __init__(self, depth: str | DepthSource = "auto") -> None:
+        self._depth = depth
+
+    def depth_source(self) -> DepthSource:
+        if isinstance(self._depth, DepthSource):
+            return self._depth
+        self._depth = get_depth_source(self._depth)
+        return self._depth
+
+    def prepare(self, image: np.ndarray, plans: list[VariantPlan], ctx: RenderContext) -> Scene:
+        ctx.check_cancel()
+        scene = build_scene(image, plans, self.depth_source())
+        ctx.check_cancel()
+        return scene
+
+    def render(
+        self, prepared: object, plan: VariantPlan, ctx: RenderContext
+    ) -> Iterator[np.ndarray]:
+        if not isinstance(prepared, Scene):
+            raise TypeError("EngineBackend.render needs the Scene returned by prepare().")
+        ctx.check_cancel()
+        rig = PlanRig(prepared, plan)
+        total = max(int(plan.frames), 1)
+        for i in range(total):
+            if i % REPORT_EVERY == 0:
+                ctx.check_cancel()
+                ctx.report(plan.index, i / total)
+            yield rig.frame(i)
+        ctx.report(plan.index, 1.0)

@@ -1,0 +1,265 @@
+"""Ambient motion layered on the camera: wind, light sweep, breathing, clouds, fog, shimmer.
+
+Every effect is temporally continuous: displacement fields are fixed spatial patterns
+whose phase advances with time (sin(phi + wt) = sin(phi)cos(wt) + cos(phi)sin(wt), so a
+frame costs two weighted adds), and fog is noise that drifts by sub-pixel steps.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+from studio.errors import JobError
+from studio.motion.filters import smooth_noise
+from studio.plan import AMBIENT_KINDS, Ambient
+
+# Peak displacement of each warp effect at strength 1, as a fraction of the frame size.
+WIND_AMP = 0.004
+SHIMMER_AMP = 0.003
+CLOUD_SPEED = 0.012  # per second
+BREATH_AMP = 0.009
+BREATH_PERIOD = 3.6  # seconds
+
+
+def check_kinds(ambient: tuple[Ambient, ...]) -> None:
+    for a in ambient:
+        if a.kind not in AMBIENT_KINDS:
+            raise JobError(
+                f"Unknown ambient motion '{a.kind}'; use one of {', '.join(AMBIENT_KINDS)}."
+            )
+
+
+def strengths(ambient: tuple[Ambient, ...]) -> dict[str, float]:
+    """Strength per kind in 0..1 (repeated kinds add up, capped at 1)."""
+    out: dict[str, float] = {}
+    for a in ambient:
+        out[a.kind] = min(1.0, out.get(a.kind, 0.0) + max(0.0, float(a.strength)))
+    return {k: v for k, v in out.items() if v > 0.0}
+
+
+def displacement_margin(ambient: tuple[Ambient, ...], unit: float, duration: float) -> float:
+    """Most output pixels the warp effects can move a background sample (for overscan)."""
+    s = strengths(ambient)
+    margin = 0.0
+    margin += 1.5 * WIND_AMP * unit * s.get("wind", 0.0)
+    margin += 1.5 * SHIMMER_AMP * unit * s.get("shimmer", 0.0)
+    clouds = s.get("clouds", 0.0)
+    margin += clouds * (CLOUD_SPEED * unit * duration + 1.5 * WIND_AMP * unit)
+    return margin
+
+
+def breathing_scale(ambient: tuple[Ambient, ...], frames: int, fps: float) -> np.ndarray:
+    """Per-frame subject scale (>= 1): a slow in-out breath starting from rest."""
+    s = strengths(ambient).get("breathing", 0.0)
+    t = np.arange(max(frames, 1), dtype=np.float64) / max(fps, 1e-3)
+    return 1.0 + BREATH_AMP * s * (0.5 - 0.5 * np.cos(2.0 * math.pi * t / BREATH_PERIOD))
+
+
+class _Wave:
+    """A displacement pattern amp*sin(phase(x,y) + w*t) added to both remap maps."""
+
+    def __init__(
+        self,
+        field: np.ndarray,
+        phase: np.ndarray,
+        omega: float,
+        ratio_y: float,
+        ratio_x: float = 1.0,
+    ):
+        self.s = np.ascontiguousarray((field * np.sin(phase)).astype(np.float32))
+        self.c = np.ascontiguousarray((field * np.cos(phase)).astype(np.float32))
+        self.omega = omega
+        self.rx = ratio_x
+        self.ry = ratio_y
+
+    def add(self, t: float, mx: np.ndarray, my: np.ndarray, buf: np.ndarray) -> None:
+        cv2.addWeighted(
+            self.s, math.cos(self.omega * t), self.c, math.sin(self.omega * t), 0.0, dst=buf
+        )
+        if self.rx:
+            cv2.scaleAdd(buf, self.rx, mx, dst=mx)
+        if self.ry:
+            cv2.scaleAdd(buf, self.ry, my, dst=my)
+
+
+class AmbientRig:
+    """The ambient effects of one plan, precomputed on the output grid."""
+
+    def __init__(
+        self,
+        ambient: tuple[Ambient, ...],
+        rng: np.random.Generator,
+        width: int,
+        height: int,
+        fps: float,
+        frames: int,
+        sc: float,
+        sample: Callable[[np.ndarray], np.ndarray],
+        fog_depth: np.ndarray,
+        fog_colour: np.ndarray,
+    ) -> None:
+        """sample(mask) resamples a working-resolution mask onto the output grid."""
+        check_kinds(ambient)
+        s = strengths(ambient)
+        self.fps = max(float(fps), 1e-3)
+        self.frames = frames
+        self.width, self.height = width, height
+        unit = math.sqrt(width * height)
+        self.waves: list[_Wave] = []
+        self.cloud_field: np.ndarray | None = None
+        self.cloud_speed = 0.0
+        xs = np.arange(width, dtype=np.float32)[None, :]
+        ys = np.arange(height, dtype=np.float32)[:, None]
+        shape = (height, width)
+
+        if "wind" in s:
+            mask = sample("foliage")
+            amp = WIND_AMP * unit * s["wind"] * sc
+            ang = rng.uniform(-0.4, 0.4)
+            wl = 0.35 * unit
+            base = (xs * math.cos(ang) + ys * math.sin(ang)) / wl
+            for k, (freq, weight) in enumerate(((0.55, 1.0), (1.1, 0.45))):
+                noise = smooth_noise(rng, shape, 6 + 4 * k)
+                phase = 2.0 * math.pi * (base * (1 + k) + 1.5 * noise)
+                self.waves.append(
+                    _Wave(
+                        amp * weight * mask,
+                        phase,
+                        2 * math.pi * freq * rng.uniform(0.85, 1.15),
+                        0.35,
+                    )
+                )
+        if "shimmer" in s:
+            mask = sample("water")
+            amp = SHIMMER_AMP * unit * s["shimmer"] * sc
+            for k, (wl, freq) in enumerate(((0.025, 1.3), (0.045, 0.8))):
+                noise = smooth_noise(rng, shape, 8)
+                phase = 2.0 * math.pi * (ys / (wl * unit) + 0.6 * noise + 0.1 * xs / unit)
+                self.waves.append(
+                    _Wave(amp * (1.0 - 0.4 * k) * mask, phase, 2 * math.pi * freq, 0.5, 1.0)
+                )
+        if "clouds" in s:
+            mask = sample("sky")
+            sign = 1.0 if rng.random() < 0.5 else -1.0
+            self.cloud_field = np.ascontiguousarray(mask.astype(np.float32))
+            self.cloud_speed = -sign * CLOUD_SPEED * unit * s["clouds"] * sc
+            # A slow morph so clouds evolve instead of sliding as one sheet.
+            noise = smooth_noise(rng, shape, 5)
+            phase = 2.0 * math.pi * (1.5 * noise + xs / (0.5 * unit))
+            self.waves.append(
+                _Wave(
+                    1.5 * WIND_AMP * unit * s["clouds"] * sc * mask, phase, 2 * math.pi * 0.2, 0.5
+                )
+            )
+
+        self.sweep = s.get("light-sweep", 0.0)
+        if self.sweep:
+            self.sweep_angle = math.radians(rng.uniform(15.0, 35.0))
+            self.sweep_gloss = sample("gloss")
+        self.fog = s.get("fog", 0.0)
+        if self.fog:
+            self.fog_cells = 10
+            cw, ch = self._fog_size()
+            pad = 16
+            self.fog_tex = [
+                smooth_noise(rng, (ch + 2 * pad, cw + 2 * pad), 6 + 3 * k) for k in range(2)
+            ]
+            self.fog_pad = pad
+            self.fog_vel = [
+                (rng.uniform(0.6, 1.2) * (1 - 2 * (rng.random() < 0.5)), rng.uniform(-0.2, 0.2))
+                for _ in range(2)
+            ]
+            farness = np.clip(1.15 - fog_depth, 0.0, 1.0)
+            small = cv2.resize(farness.astype(np.float32), (cw, ch), interpolation=cv2.INTER_AREA)
+            self.fog_weight = (0.55 * self.fog * small).astype(np.float32)
+            self.fog_colour = np.ascontiguousarray(
+                np.broadcast_to(fog_colour.astype(np.uint8), (height, width, 3))
+            )
+        self.buf = (
+            np.empty(shape, np.float32) if (self.waves or self.cloud_field is not None) else None
+        )
+
+    def _fog_size(self) -> tuple[int, int]:
+        cw = max(4, self.width // 8)
+        ch = max(4, self.height // 8)
+        return cw, ch
+
+    @property
+    def displaces(self) -> bool:
+        return self.buf is not None
+
+    def displace(self, i: int, mx: np.ndarray, my: np.ndarray) -> None:
+        """Add this frame's ambient displacement (working px) to the background maps."""
+        t = i / self.fps
+        for wave in self.waves:
+            wave.add(t, mx, my, self.buf)
+        if self.cloud_field is not None:
+            cv2.scaleAdd(self.cloud_field, self.cloud_speed * t, mx, dst=mx)
+
+    def shade(
+        self,
+        i: int,
+        frame: np.ndarray,
+        roi: tuple[int, int, int, int] | None,
+        alpha: np.ndarray | None,
+    ) -> np.ndarray:
+        """Apply the colour effects (light sweep on the subject, fog over the scene)."""
+        if self.sweep:
+            frame = self._light_sweep(i, frame, roi, alpha)
+        if self.fog:
+            frame = self._fog(i, frame)
+        return frame
+
+    def _light_sweep(self, i, frame, roi, alpha):
+        if roi is None:
+            x0, y0, x1, y1 = 0, 0, self.width, self.height
+        else:
+            x0, y0, x1, y1 = roi
+        rw, rh = x1 - x0, y1 - y0
+        if rw < 2 or rh < 2:
+            return frame
+        p = i / max(self.frames - 1, 1)
+        p = p * p * (3 - 2 * p)
+        sw, sh = max(2, rw // 4), max(2, rh // 4)
+        ca, sa = math.cos(self.sweep_angle), math.sin(self.sweep_angle)
+        u = (np.arange(sw, dtype=np.float32) / max(sw - 1, 1))[None, :]
+        v = (np.arange(sh, dtype=np.float32) / max(sh - 1, 1))[:, None]
+        q = (u * ca + v * sa * (rh / max(rw, 1))) / (ca + sa * rh / max(rw, 1))
+        pos = -0.25 + 1.5 * p
+        band = np.exp(-(((q - pos) / 0.11) ** 2)).astype(np.float32)
+        band = cv2.resize(band, (rw, rh), interpolation=cv2.INTER_LINEAR)
+        k = band * self.sweep_gloss[y0:y1, x0:x1]
+        if alpha is not None:
+            k *= alpha
+        k *= 0.55 * self.sweep
+        inv = 1.0 - k
+        white = np.full((rh, rw, 3), (255, 251, 242), np.uint8)
+        patch = np.ascontiguousarray(frame[y0:y1, x0:x1])
+        frame[y0:y1, x0:x1] = cv2.blendLinear(patch, white, inv, k)
+        return frame
+
+    def _fog(self, i, frame):
+        t = i / self.fps
+        cw, ch = self._fog_size()
+        dens = np.zeros((ch, cw), np.float32)
+        for k, (tex, (vx, vy)) in enumerate(zip(self.fog_tex, self.fog_vel, strict=True)):
+            # Sub-pixel drift of a fixed noise texture: smooth in time by construction.
+            sx = self.fog_pad + vx * t * (1 + 0.5 * k)
+            sy = self.fog_pad + vy * t
+            m = np.float32([[1, 0, sx], [0, 1, sy]])
+            layer = cv2.warpAffine(
+                tex,
+                m,
+                (cw, ch),
+                flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                borderMode=cv2.BORDER_REFLECT101,
+            )
+            cv2.scaleAdd(layer, 0.6 if k == 0 else 0.4, dens, dst=dens)
+        dens = np.clip(dens * 1.3 - 0.15, 0.0, 1.0) * self.fog_weight
+        f = cv2.resize(dens, (self.width, self.height), interpolation=cv2.INTER_CUBIC)
+        np.clip(f, 0.0, 1.0, out=f)
+        return cv2.blendLinear(frame, self.fog_colour, 1.0 - f, f)

@@ -1,0 +1,244 @@
+"""Layered depth-parallax rendering of one plan: framing, overscan fitting and per-frame remaps."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import cv2
+import numpy as np
+
+from studio.motion.ambient import AmbientRig, breathing_scale, check_kinds, displacement_margin
+from studio.motion.camera import CameraPath, camera_path
+from studio.motion.scene import Scene
+from studio.plan import VariantPlan
+
+# Keep every bilinear tap at least this far inside the working image (working px).
+SAFETY = 1.0
+REPORT_EVERY = 4
+
+
+def _excursion(
+    path: CameraPath, x: np.ndarray, y: np.ndarray, w_ranges, roll_extra: float
+) -> tuple[float, float, float, float]:
+    """Extremes of (source - centre) / sc over every frame, pixel and parallax weight.
+
+    The maps are linear in the weight w, so checking both ends of each layer's w range
+    bounds every pixel exactly, without building a single map.
+    """
+    z = path.zoom[:, None]
+    cos, sin = np.cos(path.roll)[:, None], np.sin(path.roll)[:, None]
+    ax = x[None, :] * cos / z + path.cx[:, None]
+    bx = -(x[None, :] * path.dolly[:, None] / z + path.px[:, None])
+    ay = y[None, :] * cos / z + path.cy[:, None]
+    by = -(y[None, :] * path.dolly[:, None] / z + path.py[:, None])
+    rx = (np.abs(sin) / z).max() * float(np.abs(y).max()) + roll_extra
+    ry = (np.abs(sin) / z).max() * float(np.abs(x).max()) + roll_extra
+    xs_hi, xs_lo, ys_hi, ys_lo = [], [], [], []
+    for lo, hi in w_ranges:
+        xs_hi.append(np.maximum(ax + lo * bx, ax + hi * bx).max())
+        xs_lo.append(np.minimum(ax + lo * bx, ax + hi * bx).min())
+        ys_hi.append(np.maximum(ay + lo * by, ay + hi * by).max())
+        ys_lo.append(np.minimum(ay + lo * by, ay + hi * by).min())
+    return min(xs_lo) - rx, max(xs_hi) + rx, min(ys_lo) - ry, max(ys_hi) + ry
+
+
+class PlanRig:
+    """Everything precomputed for one plan; frame(i) renders frame i (thread-safe per rig)."""
+
+    def __init__(self, scene: Scene, plan: VariantPlan) -> None:
+        check_kinds(plan.ambient)
+        self.scene = scene
+        self.plan = plan
+        W, H, F = int(plan.width), int(plan.height), max(int(plan.frames), 1)
+        self.W, self.H, self.F = W, H, F
+        hi_, wi_ = scene.image.shape[:2]
+        unit = math.sqrt(W * H)
+        rng = np.random.default_rng(plan.seed)
+        self.x = np.arange(W, dtype=np.float64) + 0.5 - W / 2.0
+        self.y = np.arange(H, dtype=np.float64) + 0.5 - H / 2.0
+
+        cam = plan.camera
+        if tuple(cam.focus) == (0.5, 0.5) and scene.has_subject:
+            # Frame on the subject unless the plan asks for a specific point; aim at its
+            # upper part so a cropped portrait keeps the face, not the chest.
+            bx0, by0, bx1, by1 = scene.subject_box
+            target = (
+                scene.subject_center[0],
+                min(scene.subject_center[1], by0 + 0.33 * (by1 - by0)),
+            )
+        else:
+            target = (float(cam.focus[0]) * wi_ - 0.5, float(cam.focus[1]) * hi_ - 0.5)
+        self.d_ref = scene.subject_depth
+        layered = scene.has_subject
+        self.layered = layered
+        bg_depth = scene.depth_bg if layered else scene.depth
+        w_ranges = [(float(bg_depth.min()) - self.d_ref, float(bg_depth.max()) - self.d_ref)]
+        if layered:
+            a = scene.alpha > 0.02
+            fd = scene.depth_fg[a] if a.any() else scene.depth_fg
+            w_ranges.append((float(fd.min()) - self.d_ref, float(fd.max()) - self.d_ref))
+        margin = displacement_margin(plan.ambient, unit, F / max(plan.fps, 1e-3))
+        self.breath = breathing_scale(plan.ambient, F, plan.fps)
+
+        path_rng_state = rng.bit_generator.state
+        focus_offset = (0.0, 0.0)
+        for _ in range(2):
+            # Pushes zoom about the focus point's screen position, which depends on the fit.
+            rng.bit_generator.state = path_rng_state
+            path = camera_path(cam, F, plan.fps, W, H, rng, focus_offset)
+            if not layered:
+                path = CameraPath(
+                    path.zoom * self.breath,
+                    path.dolly,
+                    path.cx,
+                    path.cy,
+                    path.px,
+                    path.py,
+                    path.roll,
+                )
+            xlo, xhi, ylo, yhi = _excursion(path, self.x, self.y, w_ranges, margin)
+            xlo -= margin
+            xhi += margin
+            ylo -= margin
+            yhi += margin
+            sc = min((wi_ - 1 - 2 * SAFETY) / (xhi - xlo), (hi_ - 1 - 2 * SAFETY) / (yhi - ylo))
+            x0 = float(np.clip(target[0], SAFETY - sc * xlo, wi_ - 1 - SAFETY - sc * xhi))
+            y0 = float(np.clip(target[1], SAFETY - sc * ylo, hi_ - 1 - SAFETY - sc * yhi))
+            focus_offset = ((target[0] - x0) / sc, (target[1] - y0) / sc)
+        self.path, self.sc, self.X0, self.Y0 = path, sc, x0, y0
+
+        # Parallax weights sampled once on the output grid through the mid-clip camera.
+        mid = F // 2
+        ref_x = (self.X0 + sc * (self.x / path.zoom[mid] + path.cx[mid])).astype(np.float32)
+        ref_y = (self.Y0 + sc * (self.y / path.zoom[mid] + path.cy[mid])).astype(np.float32)
+        self.ref_mx = np.ascontiguousarray(np.broadcast_to(ref_x[None, :], (H, W)))
+        self.ref_my = np.ascontiguousarray(np.broadcast_to(ref_y[:, None], (H, W)))
+        self.w_bg = self._sample(bg_depth) - np.float32(self.d_ref)
+        self.static = bool(
+            np.all(path.dolly == 0) and np.all(path.px == 0) and np.all(path.py == 0)
+        )
+        self.rotates = bool(np.any(path.roll != 0))
+        self.mx = np.empty((H, W), np.float32)
+        self.my = np.empty((H, W), np.float32)
+
+        self.roi = None
+        if layered:
+            self.roi = self._subject_roi(w_ranges[1])
+        if self.roi is not None:
+            x0r, y0r, x1r, y1r = self.roi
+            self.w_fg = np.ascontiguousarray(
+                self._sample(scene.depth_fg)[y0r:y1r, x0r:x1r] - np.float32(self.d_ref)
+            )
+            self.fmx = np.empty((y1r - y0r, x1r - x0r), np.float32)
+            self.fmy = np.empty_like(self.fmx)
+            scx, scy = scene.subject_center
+            self.breath_cx = (scx - self.X0) / sc - path.cx[mid]
+            self.breath_cy = (scy - self.Y0) / sc - path.cy[mid]
+
+        mean_top = scene.image[: max(1, scene.image.shape[0] // 3)].reshape(-1, 3).mean(axis=0)
+        fog_colour = np.clip(0.45 * mean_top + 0.55 * np.array([222, 226, 232]), 0, 255)
+        self.ambient = AmbientRig(
+            plan.ambient,
+            rng,
+            W,
+            H,
+            plan.fps,
+            F,
+            sc,
+            lambda name: self._sample(getattr(scene, name)),
+            self._sample(bg_depth),
+            fog_colour,
+        )
+
+    def _sample(self, field: np.ndarray) -> np.ndarray:
+        return cv2.remap(
+            field, self.ref_mx, self.ref_my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        )
+
+    def _subject_roi(self, w_range: tuple[float, float]) -> tuple[int, int, int, int] | None:
+        """Output rectangle the subject layer can touch in any frame (its bbox, forward-mapped)."""
+        bx0, by0, bx1, by1 = self.scene.subject_box
+        if bx1 <= bx0 or by1 <= by0:
+            return None
+        p = self.path
+        xs, ys = [], []
+        for w in w_range:
+            scale = p.zoom / np.maximum(1.0 - w * p.dolly, 0.2)
+            for sx in (bx0 - 2, bx1 + 2):
+                xs.append(((sx - self.X0) / self.sc - p.cx + w * p.px) * scale)
+            for sy in (by0 - 2, by1 + 2):
+                ys.append(((sy - self.Y0) / self.sc - p.cy + w * p.py) * scale)
+        grow = float(self.breath.max() - 1.0) * max(self.W, self.H) + 4.0
+        grow += float(np.abs(p.roll).max()) * max(self.W, self.H)
+        x0 = int(math.floor(min(a.min() for a in xs) + self.W / 2 - grow))
+        x1 = int(math.ceil(max(a.max() for a in xs) + self.W / 2 + grow))
+        y0 = int(math.floor(min(a.min() for a in ys) + self.H / 2 - grow))
+        y1 = int(math.ceil(max(a.max() for a in ys) + self.H / 2 + grow))
+        x0, y0 = max(0, x0), max(0, y0)
+        x1, y1 = min(self.W, x1), min(self.H, y1)
+        if x1 - x0 < 1 or y1 - y0 < 1:
+            return None
+        return x0, y0, x1, y1
+
+    def _maps(
+        self, i: int, x: np.ndarray, y: np.ndarray, w: np.ndarray, mx: np.ndarray, my: np.ndarray
+    ) -> None:
+        """Fill mx, my (float32) for frame i over the grid x (columns) by y (rows)."""
+        p, sc = self.path, self.sc
+        z, d = p.zoom[i], p.dolly[i]
+        cos, sin = math.cos(p.roll[i]), math.sin(p.roll[i])
+        row_ax = (self.X0 + sc * (x * cos / z + p.cx[i])).astype(np.float32)
+        col_ay = (self.Y0 + sc * (y * cos / z + p.cy[i])).astype(np.float32)[:, None]
+        if self.static:
+            mx[...] = row_ax
+            my[...] = col_ay
+        else:
+            row_bx = (-sc * (x * d / z + p.px[i])).astype(np.float32)
+            col_by = (-sc * (y * d / z + p.py[i])).astype(np.float32)[:, None]
+            np.multiply(w, row_bx, out=mx)
+            np.add(mx, row_ax, out=mx)
+            np.multiply(w, col_by, out=my)
+            np.add(my, col_ay, out=my)
+        if self.rotates:
+            np.add(mx, (-sc * y * sin / z).astype(np.float32)[:, None], out=mx)
+            np.add(my, (sc * x * sin / z).astype(np.float32), out=my)
+
+    def frame(
+        self, i: int, mx: np.ndarray | None = None, my: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Render frame i as RGB uint8 (H, W, 3)."""
+        mx = self.mx if mx is None else mx
+        my = self.my if my is None else my
+        scene = self.scene
+        self._maps(i, self.x, self.y, self.w_bg, mx, my)
+        if self.ambient.displaces:
+            self.ambient.displace(i, mx, my)
+        plate = scene.plate if self.layered else scene.image
+        frame = cv2.remap(plate, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        alpha = None
+        if self.roi is not None:
+            x0, y0, x1, y1 = self.roi
+            b = self.breath[i]
+            # Breathing scales the subject about its own centre, not the frame's.
+            xr = self.x[x0:x1] / b + self.breath_cx * (1.0 - 1.0 / b)
+            yr = self.y[y0:y1] / b + self.breath_cy * (1.0 - 1.0 / b)
+            self._maps(i, xr, yr, self.w_fg, self.fmx, self.fmy)
+            fg = cv2.remap(
+                scene.image, self.fmx, self.fmy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            )
+            alpha = cv2.remap(
+                scene.alpha,
+                self.fmx,
+                self.fmy,
+                cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=0,
+            )
+            patch = np.ascontiguousarray(frame[y0:y1, x0:x1])
+            frame[y0:y1, x0:x1] = cv2.blendLinear(fg, patch, alpha, 1.0 - alpha)
+        return self.ambient.shade(i, frame, self.roi, alpha)
+
+    def frames(self) -> Iterator[np.ndarray]:
+        for i in range(self.F):
+            yield self.frame(i)

@@ -1,0 +1,229 @@
+"""Tests for the embedded motion engine: framing, parallax, smoothness, ambient motion, cancel."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from studio.backends.base import RenderContext
+from studio.backends.engine import EngineBackend
+from studio.errors import Cancelled, JobError
+from studio.motion.render import PlanRig
+from studio.plan import AMBIENT_KINDS, CAMERA_MOVES, Ambient, CameraMove, VariantPlan
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "assets" / "examples"
+ENGINE = EngineBackend(depth="heuristic")
+SIZES = [(160, 90), (90, 160), (120, 120), (96, 120), (149, 99)]
+
+
+@functools.cache
+def photo(name: str) -> np.ndarray:
+    bgr = cv2.imread(str(EXAMPLES / name))
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+@functools.cache
+def bright_photo() -> np.ndarray:
+    """A textured photo with no dark pixel anywhere, so any black in a frame is ours."""
+    rng = np.random.default_rng(3)
+    noise = cv2.resize(
+        rng.random((12, 18)).astype(np.float32), (360, 240), interpolation=cv2.INTER_CUBIC
+    )
+    img = np.stack([noise, noise[::-1], noise[:, ::-1]], axis=2)
+    img = 110 + 140 * (img - img.min()) / (img.max() - img.min())
+    cv2.circle(img, (180, 130), 60, (240, 120, 90), -1)  # a subject for the layered path
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@functools.cache
+def scene(name: str, width: int = 160, height: int = 90):
+    img = bright_photo() if name == "bright" else photo(name)
+    return ENGINE.prepare(img, [make_plan(width=width, height=height)], RenderContext())
+
+
+def make_plan(
+    move="push-in", seed=1, width=160, height=90, frames=8, ambient=(), strength=1.0, **cam
+):
+    return VariantPlan(
+        index=0,
+        seed=seed,
+        width=width,
+        height=height,
+        frames=frames,
+        fps=24,
+        camera=CameraMove(move=move, strength=strength, **cam),
+        ambient=tuple(ambient),
+    )
+
+
+def render(
+    plan: VariantPlan, name: str = "coffee.png", ctx: RenderContext | None = None
+) -> list[np.ndarray]:
+    return list(ENGINE.render(scene(name, plan.width, plan.height), plan, ctx or RenderContext()))
+
+
+def test_same_plan_and_seed_gives_byte_identical_frames():
+    plan = make_plan("handheld", ambient=[Ambient("wind"), Ambient("fog")])
+    first = render(plan)
+    # A freshly prepared scene must give the same clip too (the matte is seeded).
+    again = list(
+        ENGINE.render(
+            ENGINE.prepare(photo("coffee.png"), [plan], RenderContext()), plan, RenderContext()
+        )
+    )
+    assert all(np.array_equal(a, b) for a, b in zip(first, again, strict=True))
+
+
+def test_different_seeds_give_visibly_different_clips():
+    a = render(make_plan("handheld", seed=1))
+    b = render(make_plan("handheld", seed=2))
+    diff = np.mean(
+        [np.abs(x.astype(int) - y.astype(int)).mean() for x, y in zip(a, b, strict=True)]
+    )
+    assert diff > 1.0
+
+
+def test_different_camera_moves_give_visibly_different_clips():
+    a = render(make_plan("push-in"))[-1]
+    b = render(make_plan("pan"))[-1]
+    assert np.abs(a.astype(int) - b.astype(int)).mean() > 2.0
+
+
+@pytest.mark.parametrize("move", CAMERA_MOVES)
+def test_every_camera_move_yields_planned_frames(move):
+    frames = render(make_plan(move, frames=5))
+    assert len(frames) == 5
+    assert all(f.shape == (90, 160, 3) and f.dtype == np.uint8 for f in frames)
+
+
+@pytest.mark.parametrize("kind", AMBIENT_KINDS)
+def test_every_ambient_kind_yields_planned_frames(kind):
+    frames = render(make_plan("push-in", frames=5, ambient=[Ambient(kind, 1.0)]))
+    assert len(frames) == 5
+    assert all(f.shape == (90, 160, 3) and f.dtype == np.uint8 for f in frames)
+
+
+@pytest.mark.parametrize(
+    ("kind", "name"),
+    [
+        ("wind", "coffee.png"),
+        ("light-sweep", "coffee.png"),
+        ("breathing", "astronaut.png"),
+        ("clouds", "bright"),
+        ("fog", "rocket.jpg"),
+        ("shimmer", "rocket.jpg"),
+    ],
+)
+def test_ambient_motion_moves_a_locked_off_shot(kind, name):
+    frames = render(make_plan("locked-off", frames=12, ambient=[Ambient(kind, 1.0)]), name)
+    change = max(np.abs(frames[0].astype(int) - f.astype(int)).mean() for f in frames[1:])
+    assert change > 0.05, kind
+
+
+def test_ambient_at_zero_strength_is_off():
+    plain = render(make_plan("locked-off", frames=4))
+    off = render(
+        make_plan("locked-off", frames=4, ambient=[Ambient(k, 0.0) for k in AMBIENT_KINDS])
+    )
+    assert all(np.array_equal(a, b) for a, b in zip(plain, off, strict=True))
+
+
+def test_locked_off_is_static():
+    frames = render(make_plan("locked-off", frames=6))
+    assert all(np.array_equal(frames[0], f) for f in frames[1:])
+
+
+@pytest.mark.parametrize(("width", "height"), SIZES)
+@pytest.mark.parametrize("move", CAMERA_MOVES)
+def test_every_move_and_aspect_samples_only_inside_the_photo(move, width, height):
+    sc = scene("bright", width, height)
+    plan = make_plan(
+        move, width=width, height=height, frames=6, ambient=[Ambient("wind"), Ambient("clouds")]
+    )
+    rig = PlanRig(sc, plan)
+    h, w = sc.plate.shape[:2]
+    for i in range(plan.frames):
+        frame = rig.frame(i)
+        assert frame.shape == (height, width, 3)
+        assert rig.mx.min() >= 0 and rig.mx.max() <= w - 1
+        assert rig.my.min() >= 0 and rig.my.max() <= h - 1
+        # The photo has no dark pixel, so a dark frame edge would be a border we made.
+        edges = np.concatenate([frame[0], frame[-1], frame[:, 0], frame[:, -1]])
+        assert edges.max(axis=1).min() > 60
+
+
+def test_push_in_on_coffee_has_no_black_borders():
+    # The coffee photo's bottom and right edges are lit wood: no near-black line there.
+    for frame in render(make_plan("push-in", frames=6)):
+        for edge in (frame[-1], frame[:, -1], frame[-2], frame[:, -2]):
+            lum = edge.max(axis=1)
+            assert lum.mean() > 40 and (lum < 8).mean() < 0.05
+
+
+@pytest.mark.parametrize("move", [m for m in CAMERA_MOVES if m != "locked-off"])
+def test_camera_path_is_smooth(move):
+    plan = make_plan(move, frames=48)
+    rig = PlanRig(scene("coffee.png"), plan)
+    cy, cx = plan.height // 2, plan.width // 2
+    track = []
+    for i in range(plan.frames):
+        rig.frame(i)
+        track.append((rig.mx[cy, cx] / rig.sc, rig.my[cy, cx] / rig.sc))
+    second = np.diff(np.asarray(track, np.float64), n=2, axis=0)
+    assert np.sqrt((second**2).sum(axis=1).mean()) <= 0.05, move
+
+
+def test_orbit_moves_background_against_subject():
+    plan = make_plan("orbit", frames=9)
+    rig = PlanRig(scene("coffee.png"), plan)
+    rig.frame(0)
+    bg0, fg0 = rig.mx[5, 5], rig.fmx[rig.fmx.shape[0] // 2, rig.fmx.shape[1] // 2]
+    rig.frame(8)
+    bg1, fg1 = rig.mx[5, 5], rig.fmx[rig.fmx.shape[0] // 2, rig.fmx.shape[1] // 2]
+    assert abs((bg1 - bg0) - (fg1 - fg0)) / rig.sc > 1.0
+
+
+def test_cancel_stops_rendering():
+    ctx = RenderContext()
+    frames = ENGINE.render(scene("coffee.png"), make_plan("push-in", frames=40), ctx)
+    next(frames)
+    ctx.cancel.set()
+    with pytest.raises(Cancelled):
+        for _ in range(8):
+            next(frames)
+
+
+def test_progress_reaches_one_for_the_plan_index():
+    seen: list[tuple[int, float]] = []
+    ctx = RenderContext(progress=lambda i, f: seen.append((i, f)))
+    plan = VariantPlan(index=3, seed=1, width=64, height=36, frames=9, fps=24)
+    list(ENGINE.render(scene("coffee.png", 64, 36), plan, ctx))
+    assert seen[-1] == (3, 1.0) and all(i == 3 for i, _ in seen)
+
+
+def test_flat_grey_photo_animates():
+    grey = np.full((120, 200, 3), 128, np.uint8)
+    plan = make_plan("orbit", frames=4, ambient=[Ambient(k) for k in AMBIENT_KINDS])
+    frames = list(
+        ENGINE.render(ENGINE.prepare(grey, [plan], RenderContext()), plan, RenderContext())
+    )
+    assert len(frames) == 4 and all(f.shape == (90, 160, 3) for f in frames)
+
+
+def test_tiny_photo_animates():
+    tiny = cv2.resize(photo("astronaut.png"), (32, 32), interpolation=cv2.INTER_AREA)
+    plan = make_plan("dolly-zoom", frames=4, ambient=[Ambient("breathing")])
+    frames = list(
+        ENGINE.render(ENGINE.prepare(tiny, [plan], RenderContext()), plan, RenderContext())
+    )
+    assert len(frames) == 4 and frames[0].shape == (90, 160, 3)
+    assert frames[0].mean() > 20
+
+
+def test_unknown_camera_move_is_refused_with_clear_error():
+    with pytest.raises(JobError, match="camera move"):
+        render(make_plan("barrel-roll"))
