@@ -59,6 +59,7 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
         duration=args.duration,
         fps=args.fps,
         strength=args.strength,
+        params=_model_params(args),
     )
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -96,12 +97,40 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _model_params(args: argparse.Namespace) -> dict:
+    """Model options (issue 3) travel in Job.params; unset ones are left to the checkpoint."""
+    names = ("model_path", "steps", "offload", "cache", "device", "dtype")
+    return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
+
+
+def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
+    from studio.models import catalog_table, get_manager
+
+    manager = get_manager()
+    if args.download:
+        from tqdm import tqdm
+
+        for ckpt_id in args.download:
+            ckpt = manager.checkpoint(ckpt_id)
+            print(f"downloading {ckpt.name} ({ckpt.repo})…", file=sys.stderr)
+            print(manager.download(ckpt, tqdm_class=tqdm))
+        return 0
+    for line in catalog_table(manager):
+        print(line)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m studio", description="Motion Studio: photo -> short video variants.")
+    parser = _Parser(
+        prog="python -m studio", description="Motion Studio: photo -> short video variants."
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     sub.add_parser("presets", help="list preset ids and titles")
+
+    models = sub.add_parser("models", help="list the model checkpoints (VRAM, licence, state)")
+    models.add_argument("--download", nargs="+", metavar="ID", help="download these checkpoints")
 
     gen = sub.add_parser("generate", help="render variants of one photo into a folder")
     gen.add_argument("image", type=Path, help="photo file (JPEG, PNG, WebP, BMP, TIFF, GIF)")
@@ -110,22 +139,37 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--variants", type=int, default=4, help="how many variants (default 4)")
     gen.add_argument("--seed", type=int, default=None, help="seed for reproducible variants")
     gen.add_argument("--size", type=_size, default=None, help="output size WxH, e.g. 1024x576")
-    gen.add_argument("--aspect", default=None, help="16:9, 9:16, 1:1, 4:5 or match (default: preset's)")
-    gen.add_argument("--frames", type=int, default=None, help="frame count (default: duration x fps)")
+    gen.add_argument(
+        "--aspect", default=None, help="16:9, 9:16, 1:1, 4:5 or match (default: preset's)"
+    )
+    gen.add_argument(
+        "--frames", type=int, default=None, help="frame count (default: duration x fps)"
+    )
     gen.add_argument("--duration", type=float, default=None, help="seconds (default: preset's)")
     gen.add_argument("--fps", type=int, default=None, help="frames per second (default: preset's)")
     gen.add_argument("--strength", type=float, default=1.0, help="motion strength 0..2 (default 1)")
     gen.add_argument("--out", required=True, help="folder for the clips and manifest")
     gen.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    model = gen.add_argument_group("model backends (see: python -m studio models)")
+    model.add_argument("--model-path", default=None, help="local diffusers folder instead of the hub")
+    model.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
+    model.add_argument("--offload", choices=("none", "model", "sequential", "group"), default=None,
+                       help="GPU memory mode (default: the model's)")  # fmt: skip
+    model.add_argument("--cache", choices=("none", "fbc", "taylorseer", "magcache", "faster"),
+                       default=None, help="step-cache acceleration (default: none)")  # fmt: skip
+    model.add_argument("--device", default=None, help="cuda, cuda:1, mps or cpu (default: auto)")
+    model.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default=None, help="(default: auto)")
     return parser
 
 
-COMMANDS = {"presets": cmd_presets, "generate": cmd_generate}
+COMMANDS = {"presets": cmd_presets, "models": cmd_models, "generate": cmd_generate}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s"
+    )
     try:
         settings = Settings.from_env()
         return COMMANDS[args.command](args, settings)
@@ -137,7 +181,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except Exception as exc:  # a bug: keep the promise of one line, but log the traceback
         log.debug("unexpected failure", exc_info=True)
-        print(f"error: unexpected {exc.__class__.__name__}: {exc} (run with -v for details)", file=sys.stderr)
+        print(
+            f"error: unexpected {exc.__class__.__name__}: {exc} (run with -v for details)",
+            file=sys.stderr,
+        )
         if args.verbose:
             import traceback
 

@@ -74,7 +74,9 @@ class _Fields:
         if kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-            want = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            want = (
+                kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            )
             raise self.fail(name, f"must be a {want}, got {value!r}.")
         return value
 
@@ -140,7 +142,11 @@ def _parse_preset(raw: Any, family: str, where: str, order: float = 100) -> Pres
     ambient = []
     for i, item in enumerate(f.get("ambient", list, [])):
         a = _Fields(item, f"{where} ambient[{i}]")
-        ambient.append(Ambient(kind=a.choice("kind", AMBIENT_KINDS), strength=a.number("strength", 0.0, 1.0, 0.5)))
+        ambient.append(
+            Ambient(
+                kind=a.choice("kind", AMBIENT_KINDS), strength=a.number("strength", 0.0, 1.0, 0.5)
+            )
+        )
 
     d = _Fields(f.get("defaults", dict, {}), f"{where} defaults")
     var = _Fields(f.get("variation", dict, {}), f"{where} variation")
@@ -230,7 +236,9 @@ class PresetLibrary:
 
 def _family_files(folder: Path) -> list[Path]:
     return sorted(
-        p for p in folder.glob("*.y*ml") if p.suffix in (".yaml", ".yml") and p.name not in NOT_PRESETS
+        p
+        for p in folder.glob("*.y*ml")
+        if p.suffix in (".yaml", ".yml") and p.name not in NOT_PRESETS
     )
 
 

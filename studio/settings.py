@@ -20,7 +20,9 @@ class Settings:
     port: int = 7860
     share: bool = False
     outputs_dir: Path = ROOT / "outputs"
-    user_presets_dir: Path = field(default_factory=lambda: Path.home() / ".motion-studio" / "presets")
+    user_presets_dir: Path = field(
+        default_factory=lambda: Path.home() / ".motion-studio" / "presets"
+    )
     examples_dir: Path = ROOT / "assets" / "examples"
     # Output size: the long side of the clip in pixels when no explicit size is given.
     long_side: int = 768

@@ -10,7 +10,6 @@ from typing import Any
 
 import gradio as gr
 
-from studio.backends import list_backends
 from studio.backends.base import RenderContext
 from studio.errors import StudioError
 from studio.presets import PresetLibrary, load_library
@@ -45,7 +44,11 @@ class PhotoUpload(gr.Image):
     is_template = True  # render with the stock Image component in the browser
 
     def preprocess(self, payload: Any) -> str | None:
-        if payload is not None and getattr(payload, "path", None) and not (payload.url or "").startswith("data:"):
+        if (
+            payload is not None
+            and getattr(payload, "path", None)
+            and not (payload.url or "").startswith("data:")
+        ):
             return str(payload.path)
         return super().preprocess(payload)
 
@@ -65,8 +68,14 @@ def _preset_info(library: PresetLibrary, preset_id: str) -> str:
 
 def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blocks:
     library = library or load_library(user_dir=settings.user_presets_dir)
-    examples = sorted(p for p in settings.examples_dir.glob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg"))
-    default_preset = "product/slow-push-in" if "product/slow-push-in" in library.presets else next(iter(library.presets))
+    examples = sorted(
+        p for p in settings.examples_dir.glob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg")
+    )
+    default_preset = (
+        "product/slow-push-in"
+        if "product/slow-push-in" in library.presets
+        else next(iter(library.presets))
+    )
 
     def generate(
         image: str | None,
@@ -77,11 +86,14 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
         fps: float = 24,
         seed: float = -1,
         strength: float = 1.0,
+        model_path: str = "",
         progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio injects it
     ):
         """Render four variants of the photo with the preset; streams each clip as it finishes."""
         if not image:
-            raise gr.Error("Upload a photo first (or click one of the samples).", print_exception=False)
+            raise gr.Error(
+                "Upload a photo first (or click one of the samples).", print_exception=False
+            )
         job = Job(
             image=image,
             preset=preset_id,
@@ -92,6 +104,7 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
             duration=float(duration) if duration else None,
             fps=int(fps) if fps else None,
             strength=float(strength),
+            params={"model_path": model_path.strip()} if (model_path or "").strip() else {},
         )
         out_dir = settings.outputs_dir / f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
         ctx = RenderContext()
@@ -124,7 +137,9 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
         )
 
     with gr.Blocks(title="Motion Studio") as demo:
-        gr.Markdown("# Motion Studio\nOne photo in, four short motion clips out. Pick the best take and download it.")
+        gr.Markdown(
+            "# Motion Studio\nOne photo in, four short motion clips out. Pick the best take and download it."
+        )
         clips_state = gr.State([None] * N_SLOTS)
         with gr.Row(equal_height=False):
             with gr.Column(scale=2, min_width=320):
@@ -137,20 +152,33 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
                     elem_id="photo",
                 )
                 if examples:
-                    gr.Examples(examples=[[str(p)] for p in examples], inputs=[photo], label="Sample photos")
+                    gr.Examples(
+                        examples=[[str(p)] for p in examples], inputs=[photo], label="Sample photos"
+                    )
                 preset = gr.Dropdown(
                     choices=_preset_choices(library),
                     value=default_preset,
                     label="Motion preset",
                     elem_id="preset",
                 )
-                preset_info = gr.Markdown(_preset_info(library, default_preset), elem_id="preset-info")
+                preset_info = gr.Markdown(
+                    _preset_info(library, default_preset), elem_id="preset-info"
+                )
+                # --- model backends (issue 3): the text comes from studio.models; this only wires.
+                from studio import models as model_manager
+
                 backend = gr.Dropdown(
-                    choices=[(b.title, b.id) for b in list_backends()],
+                    choices=model_manager.backend_choices(),
                     value=settings.backend,
                     label="Backend",
                     elem_id="backend",
                 )
+                model_info = gr.Markdown(model_manager.backend_markdown(settings.backend), elem_id="model-info")
+                with gr.Row():
+                    model_folder = gr.Textbox(label="Model folder (optional local copy)", scale=3,
+                                              placeholder="/path/to/diffusers/folder", elem_id="model-folder")  # fmt: skip
+                    fetch = gr.Button("Download model", size="sm", scale=1, elem_id="download-model")
+                # --- end model backends
                 with gr.Accordion("Advanced settings", open=False):
                     aspect = gr.Dropdown(choices=ASPECT_CHOICES, value="preset", label="Aspect")
                     duration = gr.Slider(1, 10, value=3, step=0.5, label="Duration (s)")
@@ -178,22 +206,47 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
                                         elem_id=f"variant-{i + 1}",
                                     )
                                 )
-                                selects.append(gr.Button(f"Select {i + 1}", size="sm", elem_id=f"select-{i + 1}"))
+                                selects.append(
+                                    gr.Button(
+                                        f"Select {i + 1}", size="sm", elem_id=f"select-{i + 1}"
+                                    )
+                                )
                 with gr.Group():
                     chosen = gr.Video(label="Selected clip", autoplay=True, loop=True, interactive=False,
                                       buttons=[], elem_id="selected")  # fmt: skip
-                    download = gr.DownloadButton("Download MP4", visible=False, variant="primary", elem_id="download")
+                    download = gr.DownloadButton(
+                        "Download MP4", visible=False, variant="primary", elem_id="download"
+                    )
                     chosen_index = gr.Number(visible=False, precision=0)
 
-        preset.change(lambda pid: _preset_info(library, pid), inputs=preset, outputs=preset_info, api_name=False)
+        preset.change(
+            lambda pid: _preset_info(library, pid),
+            inputs=preset,
+            outputs=preset_info,
+            api_name=False,
+        )
         run = go.click(
             generate,
-            inputs=[photo, preset, backend, aspect, duration, fps, seed, strength],
+            inputs=[photo, preset, backend, aspect, duration, fps, seed, strength, model_folder],
             outputs=[*videos, clips_state, status],
             api_name="generate",
             concurrency_limit=1,
         )
         cancel.click(None, cancels=[run], api_name=False)
+
+        # --- model backends (issue 3)
+        def download_model(backend_id: str, progress: gr.Progress = gr.Progress(track_tqdm=True)):  # noqa: B008
+            """Download the chosen checkpoint into the Hugging Face cache (resumable)."""
+            try:
+                note = model_manager.download_checkpoint(backend_id)
+            except StudioError as exc:
+                raise gr.Error(str(exc), print_exception=False) from None
+            return f"{note}  \n{model_manager.backend_markdown(backend_id)}"
+
+        backend.change(model_manager.backend_markdown, inputs=backend, outputs=model_info, api_name=False)
+        fetch.click(download_model, inputs=backend, outputs=model_info, api_name="download_model",
+                    concurrency_limit=1)  # fmt: skip
+        # --- end model backends
         for i, button in enumerate(selects):
             button.click(
                 lambda clips, i=i: select(clips, i),

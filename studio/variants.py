@@ -161,8 +161,12 @@ def plan_variants(
     var = preset.variation
     directions = _stratified(rng, n, *var.direction)
     amplitudes = _stratified(rng, n, *var.amplitude)
-    easings = [var.easing[int(i)] for i in rng.permutation(max(n, len(var.easing))) % len(var.easing)]
-    child_seeds = [int(s.generate_state(1)[0] % 2**31) for s in np.random.SeedSequence(seed).spawn(n)]
+    easings = [
+        var.easing[int(i)] for i in rng.permutation(max(n, len(var.easing))) % len(var.easing)
+    ]
+    child_seeds = [
+        int(s.generate_state(1)[0] % 2**31) for s in np.random.SeedSequence(seed).spawn(n)
+    ]
     plans = []
     for i in range(n):
         amp = amplitudes[i] * strength
@@ -223,7 +227,9 @@ def prepare_job(job: Job, settings: Settings, library: PresetLibrary | None = No
     else:
         frames = max(2, int(round((job.duration or preset.duration) * fps)))
         if frames > MAX_FRAMES:
-            raise JobError(f"That is {frames} frames; the limit is {MAX_FRAMES}. Shorten the clip or lower the fps.")
+            raise JobError(
+                f"That is {frames} frames; the limit is {MAX_FRAMES}. Shorten the clip or lower the fps."
+            )
     if job.size is not None:
         width, height = _even(job.size[0]), _even(job.size[1])
         max_side = max(width, height)
@@ -233,7 +239,9 @@ def prepare_job(job: Job, settings: Settings, library: PresetLibrary | None = No
     # than about twice the output resolution.
     photo = load_photo(job.image, max_side=2 * max_side)
     if job.size is None:
-        width, height = output_size(job.aspect or preset.aspect, photo.rgb.shape[1::-1], settings.long_side)
+        width, height = output_size(
+            job.aspect or preset.aspect, photo.rgb.shape[1::-1], settings.long_side
+        )
     plans = plan_variants(
         preset,
         seed=seed,
@@ -297,15 +305,21 @@ def run_job(
 
     def finish(plan: VariantPlan, frames, t_start: float) -> Clip:
         name = clip_name(p.preset, plan)
-        info = write_mp4(frames, out / f"{name}.mp4", fps=plan.fps, crf=settings.crf, preset=settings.x264_preset)
-        timings = {"prepare_s": round(prepare_s, 4), "render_encode_s": round(time.perf_counter() - t_start, 4)}
+        info = write_mp4(
+            frames, out / f"{name}.mp4", fps=plan.fps, crf=settings.crf, preset=settings.x264_preset
+        )
+        timings = {
+            "prepare_s": round(prepare_s, 4),
+            "render_encode_s": round(time.perf_counter() - t_start, 4),
+        }
         manifest = {
             **base_manifest,
             "seed": plan.seed,
             "job_seed": p.seed,
             "variant": plan.index + 1,
             "plan": plan.to_dict(),
-            "video": {k: v for k, v in info.items() if k != "path"} | {"file": Path(info["path"]).name},
+            "video": {k: v for k, v in info.items() if k != "path"}
+            | {"file": Path(info["path"]).name},
             "timings": timings,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
@@ -318,14 +332,21 @@ def run_job(
 
     def update(new: Clip | None) -> JobUpdate:
         done = len(clips)
-        msg = f"Rendered {done} of {n} variants" if new else f"Rendering {n} variants ({done} done)…"
-        return JobUpdate(sum(fractions) / n, msg, sorted(clips, key=lambda c: c.index), new, seed=p.seed)
+        msg = (
+            f"Rendered {done} of {n} variants" if new else f"Rendering {n} variants ({done} done)…"
+        )
+        return JobUpdate(
+            sum(fractions) / n, msg, sorted(clips, key=lambda c: c.index), new, seed=p.seed
+        )
 
     if p.backend.parallel_variants and settings.workers > 1 and n > 1:
+
         def work(plan: VariantPlan) -> Clip:
             return finish(plan, p.backend.render(scene, plan, ctx), time.perf_counter())
 
-        pool = ThreadPoolExecutor(max_workers=min(settings.workers, n), thread_name_prefix="variant")
+        pool = ThreadPoolExecutor(
+            max_workers=min(settings.workers, n), thread_name_prefix="variant"
+        )
         try:
             pending: set[Future] = {pool.submit(work, plan) for plan in p.plans}
             while pending:
@@ -354,11 +375,21 @@ def run_job(
         **base_manifest,
         "job_seed": p.seed,
         "clips": [
-            {"variant": c.index + 1, "seed": c.seed, "file": c.path.name, "manifest": c.manifest.name}
+            {
+                "variant": c.index + 1,
+                "seed": c.seed,
+                "file": c.path.name,
+                "manifest": c.manifest.name,
+            }
             for c in clips
         ],
-        "timings": {"prepare_s": round(prepare_s, 4), "total_s": round(time.perf_counter() - started, 4)},
+        "timings": {
+            "prepare_s": round(prepare_s, 4),
+            "total_s": round(time.perf_counter() - started, 4),
+        },
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
     manifest = write_json(summary, out / "manifest.json")
-    yield JobUpdate(1.0, f"Done: {n} variants", clips, None, True, manifest, p.seed, p.photo.warnings)
+    yield JobUpdate(
+        1.0, f"Done: {n} variants", clips, None, True, manifest, p.seed, p.photo.warnings
+    )

@@ -1,0 +1,227 @@
+"""What every diffusers-backed backend shares: sizing, batching, progress, cancel, OOM and frame fitting.
+
+Each pipeline family (svd.py, ltx.py, ...) only says how a photo and its plans become
+keyword arguments for its pipeline call; everything else lives here, once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from studio.backends.base import Backend, RenderContext
+from studio.errors import Cancelled
+from studio.models import Checkpoint, Loaded, OutOfMemory, get_manager, is_oom
+from studio.plan import VariantPlan
+
+log = logging.getLogger(__name__)
+
+# Rough activation memory per rendered pixel-frame of one variant, in bytes; only used to
+# decide whether variants can share one batched call (a wrong guess costs one retry).
+ACTIVATION_BYTES_PER_PIXEL_FRAME = 256
+
+
+class _Interrupted(Exception):
+    """Raised from the step callback when the user pressed Cancel."""
+
+
+@dataclass(frozen=True)
+class Shot:
+    """What the model is actually asked for: its size and frame count, and the plan's."""
+
+    width: int
+    height: int
+    frames: int
+    steps: int
+    guidance: float
+
+
+def motion_amount(plan: VariantPlan) -> float:
+    """0..1: how much the plan moves (the camera or the strongest ambient motion)."""
+    return float(max([plan.camera.strength, *(a.strength for a in plan.ambient)], default=0.0))
+
+
+def lerp(span: tuple[float, float], t: float) -> float:
+    return span[0] + (span[1] - span[0]) * min(1.0, max(0.0, t))
+
+
+def crop_to_aspect(image: np.ndarray, width: int, height: int):
+    """Centre-crop an RGB array to width:height and resize it to exactly that size (a PIL image)."""
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    target = width / height
+    if w / h > target:
+        cw = max(1, round(h * target))
+        x = (w - cw) // 2
+        image = image[:, x : x + cw]
+    else:
+        ch = max(1, round(w / target))
+        y = (h - ch) // 2
+        image = image[y : y + ch]
+    return Image.fromarray(np.ascontiguousarray(image)).resize(
+        (width, height), Image.Resampling.LANCZOS
+    )
+
+
+def fit_frames(video: np.ndarray, plan: VariantPlan) -> list[np.ndarray]:
+    """Model output (F, H, W, 3) floats 0..1 -> plan.frames uint8 frames at plan.width x plan.height.
+
+    Space: resized (the aspect already matches, up to rounding to the model's multiple).
+    Time: linear blend between neighbouring frames when the model made a different count.
+    """
+    import cv2
+
+    video = np.asarray(video, dtype=np.float32)
+    count = video.shape[0]
+    if count != plan.frames:
+        pos = np.linspace(0, count - 1, plan.frames)
+        lo = np.floor(pos).astype(int)
+        hi = np.minimum(lo + 1, count - 1)
+        w = (pos - lo)[:, None, None, None].astype(np.float32)
+        video = video[lo] * (1 - w) + video[hi] * w
+    out = []
+    for frame in video:
+        u8 = np.clip(frame * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        if u8.shape[:2] != (plan.height, plan.width):
+            shrink = u8.shape[0] * u8.shape[1] > plan.height * plan.width
+            u8 = cv2.resize(u8, (plan.width, plan.height),
+                            interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)  # fmt: skip
+        out.append(np.ascontiguousarray(u8))
+    return out
+
+
+class DiffusionBackend(Backend):
+    """A backend that renders with one catalog checkpoint through the model manager."""
+
+    parallel_variants = False
+
+    def __init__(self, checkpoint: Checkpoint):
+        self.checkpoint = checkpoint
+        self.id = checkpoint.id
+        self.title = checkpoint.name
+        self.description = f"{checkpoint.pipeline} from {checkpoint.repo}"
+
+    # -- what each family file provides -----------------------------------------------
+
+    def pipeline_kwargs(
+        self, loaded: Loaded, image: Any, plans: list[VariantPlan], shot: Shot
+    ) -> dict[str, Any]:
+        """Keyword arguments for one pipeline call rendering len(plans) variants of image."""
+        raise NotImplementedError
+
+    def shot(self, loaded: Loaded, plan: VariantPlan) -> Shot:
+        """The size and frame count the model renders for a plan (families may override)."""
+        ckpt = self.checkpoint
+        width, height = ckpt.render_size(plan.width, plan.height)
+        steps = int(plan.params.get("steps") or ckpt.steps)
+        guidance = float(plan.params.get("guidance") or ckpt.guidance)
+        return Shot(width, height, ckpt.frames.snap(plan.frames), steps, guidance)
+
+    # -- the shared machinery ---------------------------------------------------------
+
+    def prepare(self, image: np.ndarray, plans: list[VariantPlan], ctx: RenderContext) -> object:
+        return image
+
+    def render(self, prepared: object, plan: VariantPlan, ctx: RenderContext):
+        for _, frames in self.render_many(prepared, [plan], ctx):
+            return frames
+        return []
+
+    def render_many(
+        self, prepared: object, plans: list[VariantPlan], ctx: RenderContext
+    ) -> Iterator[tuple[int, list[np.ndarray]]]:
+        if not plans:
+            return
+        manager = get_manager()
+        loaded = manager.get(self.checkpoint, plans[0].params)
+        shot = self.shot(loaded, plans[0])
+        image = crop_to_aspect(np.asarray(prepared), shot.width, shot.height)
+        batch = self._batch_size(loaded, shot, len(plans), plans[0].params)
+        pos = 0
+        while pos < len(plans):
+            group = list(range(pos, min(len(plans), pos + batch)))
+            ctx.check_cancel()
+            try:
+                videos = self._call(loaded, image, [plans[i] for i in group], shot, ctx)
+            except OutOfMemory:
+                if batch == 1:
+                    raise
+                # Memory was freed; the manager reloads and we go on one variant at a time.
+                log.warning("batch of %d ran out of memory; rendering one at a time", batch)
+                batch = 1
+                loaded = manager.get(self.checkpoint, plans[0].params)
+                continue
+            for i, video in zip(group, videos, strict=True):
+                plan = plans[i]
+                plan.params["rendered"] = {
+                    "checkpoint": self.checkpoint.id,
+                    "width": int(video.shape[2]),
+                    "height": int(video.shape[1]),
+                    "frames": int(video.shape[0]),
+                    "steps": shot.steps,
+                    "device": loaded.options.device,
+                    "dtype": loaded.options.dtype,
+                }
+                yield i, fit_frames(video, plan)
+            pos += len(group)
+
+    def _batch_size(self, loaded: Loaded, shot: Shot, n: int, params: dict[str, Any]) -> int:
+        if params.get("batch"):
+            return max(1, min(n, int(params["batch"])))
+        manager = get_manager()
+        per_variant = shot.width * shot.height * shot.frames * ACTIVATION_BYTES_PER_PIXEL_FRAME
+        if loaded.options.device.startswith("cuda"):
+            import torch
+
+            free = torch.cuda.mem_get_info(torch.device(loaded.options.device))[0]
+        else:
+            free = manager._budget(loaded.options.device) - sum(e.nbytes for e in manager.loaded())
+        return max(1, min(n, int(free // max(1, per_variant))))
+
+    def _call(
+        self, loaded: Loaded, image: Any, plans: list[VariantPlan], shot: Shot, ctx: RenderContext
+    ) -> list[np.ndarray]:
+        import torch
+
+        kwargs = self.pipeline_kwargs(loaded, image, plans, shot)
+        # One generator per variant, seeded by its plan: each take is reproducible on its own.
+        kwargs["generator"] = [torch.Generator("cpu").manual_seed(int(p.seed)) for p in plans]
+        kwargs.setdefault("num_inference_steps", shot.steps)
+        kwargs["output_type"] = "np"
+
+        def on_step_end(pipe, step: int, timestep, callback_kwargs):
+            for p in plans:
+                ctx.report(p.index, 0.95 * (step + 1) / shot.steps)
+            if ctx.cancel.is_set():
+                raise _Interrupted
+            return callback_kwargs
+
+        kwargs["callback_on_step_end"] = on_step_end
+        try:
+            with torch.inference_mode():
+                frames = loaded.pipe(**kwargs).frames
+        except _Interrupted:
+            raise Cancelled("Generation was cancelled.") from None
+        except Exception as exc:
+            if not is_oom(exc):
+                raise
+            get_manager().evict(loaded.key)
+            raise OutOfMemory(self._oom_advice(loaded, shot, len(plans))) from None
+        finally:
+            kwargs.clear()
+        ctx.check_cancel()
+        return [np.asarray(frames[i]) for i in range(len(plans))]
+
+    def _oom_advice(self, loaded: Loaded, shot: Shot, batch: int) -> str:
+        mode = loaded.options.offload
+        nxt = {"none": "model", "model": "group", "group": "sequential"}.get(mode)
+        change = f"set offload to '{nxt}'" if nxt else "lower the frame count"
+        return (
+            f"{self.checkpoint.name} ran out of GPU memory at {shot.width}x{shot.height}, {shot.frames} frames"
+            f" (offload '{mode}'): {change}, use fewer frames or a smaller size, then try again."
+        )
