@@ -22,7 +22,9 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(tmp: Path, *, env: dict[str, str] | None = None, timeout: float = 60) -> Iterator[str]:
+def running_app(
+    tmp: Path, *, env: dict[str, str] | None = None, timeout: float = 60
+) -> Iterator[str]:
     """Yield the base URL of a freshly started studio; stop it afterwards."""
     port = free_port()
     full_env = {
@@ -33,7 +35,7 @@ def running_app(tmp: Path, *, env: dict[str, str] | None = None, timeout: float 
         "HF_HUB_OFFLINE": "1",
         **(env or {}),
     }
-    log = open(tmp / "app.log", "wb")
+    log = open(tmp / "app.log", "wb")  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen(
         [sys.executable, str(ROOT / "app.py"), "--port", str(port)],
         cwd=ROOT,
@@ -46,7 +48,9 @@ def running_app(tmp: Path, *, env: dict[str, str] | None = None, timeout: float 
         deadline = time.monotonic() + timeout
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"app exited with {proc.returncode}:\n{(tmp / 'app.log').read_text()}")
+                raise RuntimeError(
+                    f"app exited with {proc.returncode}:\n{(tmp / 'app.log').read_text()}"
+                )
             try:
                 with urllib.request.urlopen(url + "/", timeout=2) as r:
                     if r.status == 200:
@@ -54,7 +58,9 @@ def running_app(tmp: Path, *, env: dict[str, str] | None = None, timeout: float 
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"app did not answer in {timeout}s:\n{(tmp / 'app.log').read_text()}")
+                raise RuntimeError(
+                    f"app did not answer in {timeout}s:\n{(tmp / 'app.log').read_text()}"
+                )
             time.sleep(0.2)
         yield url
     finally:

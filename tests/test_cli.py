@@ -18,7 +18,12 @@ ROOT = Path(__file__).resolve().parent.parent
 def studio(*args: str, tmp: Path) -> subprocess.CompletedProcess:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp), "STUDIO_USER_PRESETS_DIR": str(tmp / "none")}
     return subprocess.run(
-        [sys.executable, "-m", "studio", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "studio", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -118,7 +123,9 @@ def test_bad_photo_exits_with_one_error_line_and_writes_nothing(tmp_path, conten
     photo = tmp_path / "photo.jpg"
     photo.write_bytes(content)
     out = tmp_path / "out"
-    result = studio("generate", str(photo), "--preset", "product/glint", "--out", str(out), tmp=tmp_path)
+    result = studio(
+        "generate", str(photo), "--preset", "product/glint", "--out", str(out), tmp=tmp_path
+    )
     assert_one_error_line(result, needle)
     assert not out.exists()
 
@@ -127,6 +134,14 @@ def test_missing_photo_and_existing_out_folder_keeps_its_files(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     (out / "keep.txt").write_text("mine")
-    result = studio("generate", str(tmp_path / "nope.jpg"), "--preset", "product/glint", "--out", str(out), tmp=tmp_path)
+    result = studio(
+        "generate",
+        str(tmp_path / "nope.jpg"),
+        "--preset",
+        "product/glint",
+        "--out",
+        str(out),
+        tmp=tmp_path,
+    )
     assert_one_error_line(result)
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]

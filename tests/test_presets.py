@@ -48,7 +48,9 @@ def test_every_builtin_preset_is_complete_for_ui_and_models():
         assert 0 < p.duration <= 20 and 6 <= p.fps <= 60
         # The four variants must have something to differ by.
         v = p.variation
-        assert v.direction[1] > v.direction[0] or v.amplitude[1] > v.amplitude[0] or len(v.easing) > 1
+        assert (
+            v.direction[1] > v.direction[0] or v.amplitude[1] > v.amplitude[0] or len(v.easing) > 1
+        )
 
 
 def test_builtin_library_covers_every_camera_move():
@@ -79,8 +81,12 @@ def test_yaml_syntax_error_names_the_file_and_line(tmp_path):
         ("strength: 0.4}", "strength: 7}", r"field 'strength' must be between 0 and 1"),
         ("    title: Drift\n", "", r"field 'title' is missing"),
         ("kind: wind", "kind: tornado", r"ambient\[0\]: field 'kind' must be one of"),
-        ("aspect: \"1:1\"", "aspect: \"2:1\"", r"defaults: field 'aspect' must be one of"),
-        ("direction: [-10, 10]", "direction: [10, -10]", r"variation: field 'direction' must satisfy"),
+        ('aspect: "1:1"', 'aspect: "2:1"', r"defaults: field 'aspect' must be one of"),
+        (
+            "direction: [-10, 10]",
+            "direction: [10, -10]",
+            r"variation: field 'direction' must satisfy",
+        ),
         ("id: drift", "id: Drift Left", r"field 'id' must be lowercase"),
     ],
 )
@@ -93,7 +99,9 @@ def test_wrong_field_is_named_with_file_and_preset(tmp_path, old, new, message):
 
 def test_user_folder_adds_and_overrides_presets(tmp_path):
     write(tmp_path, "test.yaml", GOOD)
-    override = GOOD.replace("family: test", "family: product").replace("id: drift", "id: slow-push-in")
+    override = GOOD.replace("family: test", "family: product").replace(
+        "id: drift", "id: slow-push-in"
+    )
     write(tmp_path, "mine.yaml", override.replace("title: Drift", "title: My push-in"))
     library = load_library(user_dir=tmp_path)
     assert library.get("test/drift").title == "Drift"
@@ -104,7 +112,11 @@ def test_user_folder_adds_and_overrides_presets(tmp_path):
 def test_broken_user_file_is_skipped_with_a_warning_and_the_rest_still_load(tmp_path):
     write(tmp_path, "good.yaml", GOOD)
     write(tmp_path, "typo.yaml", "family: [oops\n")
-    write(tmp_path, "wrongtype.yaml", GOOD.replace("family: test", "family: other").replace("fps: 12", "fps: twelve"))
+    write(
+        tmp_path,
+        "wrongtype.yaml",
+        GOOD.replace("family: test", "family: other").replace("fps: 12", "fps: twelve"),
+    )
     library = load_library(user_dir=tmp_path)
     assert "test/drift" in library.presets
     assert "product/slow-push-in" in library.presets
@@ -118,5 +130,7 @@ def test_missing_user_folder_is_not_an_error(tmp_path):
 
 
 def test_unknown_preset_id_tells_how_to_list_presets():
-    with pytest.raises(PresetError, match=r"Unknown preset 'product/nope'.*python -m studio presets"):
+    with pytest.raises(
+        PresetError, match=r"Unknown preset 'product/nope'.*python -m studio presets"
+    ):
         load_library().get("product/nope")

@@ -15,7 +15,9 @@ LIB = load_library()
 
 
 def plans_for(preset_id: str, seed: int, n: int = 4):
-    return plan_variants(LIB.get(preset_id), seed=seed, n=n, width=320, height=180, frames=24, fps=24)
+    return plan_variants(
+        LIB.get(preset_id), seed=seed, n=n, width=320, height=180, frames=24, fps=24
+    )
 
 
 def test_same_seed_gives_the_same_plans():
@@ -71,7 +73,13 @@ def test_job_survives_a_json_round_trip():
 
 @pytest.mark.parametrize(
     ("aspect", "expected"),
-    [("16:9", (768, 432)), ("9:16", (432, 768)), ("1:1", (768, 768)), ("4:5", (614, 768)), ("match", (768, 512))],
+    [
+        ("16:9", (768, 432)),
+        ("9:16", (432, 768)),
+        ("1:1", (768, 768)),
+        ("4:5", (614, 768)),
+        ("match", (768, 512)),
+    ],
 )
 def test_output_sizes_keep_the_long_side_and_even_dimensions(aspect, expected):
     w, h = output_size(aspect, (600, 400), 768)
@@ -167,7 +175,9 @@ def test_run_job_streams_each_clip_before_the_end(samples, settings, tmp_path, s
         assert clip.manifest.exists()
 
 
-def test_a_failing_variant_fails_the_job_and_leaves_no_half_written_file(samples, settings, tmp_path, stripes):
+def test_a_failing_variant_fails_the_job_and_leaves_no_half_written_file(
+    samples, settings, tmp_path, stripes
+):
     stripes.fail_on = 2
     prepared = prepare_job(stripe_job(samples), settings)
     with pytest.raises(RuntimeError, match="backend bug"):

@@ -14,7 +14,24 @@ FAMILIES = ("svd", "ltx", "cogvideox", "wan")
 def _t5(d_model: int = 32):
     from transformers import T5Config, T5EncoderModel, T5TokenizerFast
 
-    words = ["a", "the", "photo", "of", "camera", "slow", "push", "in", "pull", "out", "product", "light", "motion", "video", "dance", "monkey"]
+    words = [
+        "a",
+        "the",
+        "photo",
+        "of",
+        "camera",
+        "slow",
+        "push",
+        "in",
+        "pull",
+        "out",
+        "product",
+        "light",
+        "motion",
+        "video",
+        "dance",
+        "monkey",
+    ]
     vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
     vocab += [(f"▁{w}", -3.0) for w in words] + [(c, -5.0) for c in "abcdefghijklmnopqrstuvwxyz,.-"]
     tokenizer = T5TokenizerFast(vocab=vocab, extra_ids=0)

@@ -61,7 +61,8 @@ def test_upload_pick_preset_compare_four_select_and_download(browser, app_url, s
     page.locator("#preset input").click()
     page.get_by_role("option", name="Product · Orbit reveal").click()
     page.wait_for_function(
-        "() => document.querySelector('#preset-info').innerText.includes('arcs a few degrees')", timeout=10_000
+        "() => document.querySelector('#preset-info').innerText.includes('arcs a few degrees')",
+        timeout=10_000,
     )
 
     page.locator("#generate").click()
@@ -69,7 +70,9 @@ def test_upload_pick_preset_compare_four_select_and_download(browser, app_url, s
         page.wait_for_selector(f"#variant-{i} video[src]", timeout=120_000)
 
     # Four different clips, all looping and actually playing.
-    sources = page.eval_on_selector_all("[id^=variant-] video", "vs => vs.map(v => v.currentSrc || v.src)")
+    sources = page.eval_on_selector_all(
+        "[id^=variant-] video", "vs => vs.map(v => v.currentSrc || v.src)"
+    )
     assert len(sources) == 4 and len(set(sources)) == 4
     page.wait_for_function(
         "() => [...document.querySelectorAll('[id^=variant-] video')]"
@@ -96,7 +99,9 @@ def test_upload_pick_preset_compare_four_select_and_download(browser, app_url, s
     page.close()
 
 
-def test_non_image_upload_gets_a_clear_message_and_the_server_keeps_serving(browser, app_url, tmp_path):
+def test_non_image_upload_gets_a_clear_message_and_the_server_keeps_serving(
+    browser, app_url, tmp_path
+):
     bogus = tmp_path / "notes.png"
     bogus.write_bytes(b"this is not a picture at all")
     page = browser.new_page()
