@@ -119,6 +119,7 @@ def _score(
     metrics: dict[str, float | int | None] = {
         "flicker": round(stats.flicker, 4),
         "camera_jitter": round(stats.camera_jitter * to_native, 4),
+        "camera_accel": round(stats.camera_accel * to_native, 4),
         "motion": round(motion_px, 4),
         "motion_norm": round(motion_norm, 7),
         "fidelity_ssim": None if ssim is None else round(ssim, 4),

@@ -39,6 +39,13 @@ METRIC_INFO: dict[str, tuple[str, str, str, bool]] = {
         "px",
         False,
     ),
+    "camera_accel": (
+        "Camera acceleration",
+        "How much the camera speeds up and slows down overall, intended easing included; "
+        "shake is the bumpy part of it.",
+        "px/frame²",
+        False,
+    ),
     "motion": (
         "Motion",
         "How far things move on screen on average from one frame to the next.",
