@@ -31,9 +31,23 @@ class Settings:
     # H.264 quality: lower CRF is better; "veryfast" keeps encoding a small share of the render.
     crf: int = 18
     x264_preset: str = "veryfast"
+    # Score every clip (flicker, shake, likeness...) while it encodes, to rank the variants.
+    score: bool = True
     max_upload_mb: int = 50
     backend: str = "engine"
     depth: str = "auto"  # "auto" (learned model if cached, else heuristic) or "heuristic"
+    # --- running for a team (issue 5): logins, queue, retention. See studio/security.py,
+    # studio/queueing.py and studio/retention.py for what each one does.
+    auth: str = ""  # "user:password" or "alice:pw1,bob:pw2"; required off loopback / with --share
+    insecure_no_auth: bool = False  # serve publicly without a login, on purpose
+    max_jobs_per_client: int = 2  # queued + running jobs one browser session (or login) may hold
+    max_queue: int = 16  # jobs accepted at once over all clients; more wait in Gradio's queue
+    engine_jobs: int = field(default_factory=lambda: os.cpu_count() or 1)  # CPU-engine jobs at once
+    retention_days: float = 7.0  # clips older than this are removed (0 = keep forever)
+    outputs_quota_gb: float = 10.0  # then the oldest beyond this total are removed (0 = no limit)
+    retention_grace_minutes: float = 60.0  # clips younger than this are never removed
+    sweep_interval_minutes: float = 10.0  # how often the retention sweep runs
+    upload_retention_minutes: float = 60.0  # uploaded photos (Gradio's cache) are deleted after this
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
@@ -49,6 +63,8 @@ class Settings:
                 values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
             elif isinstance(default, int):
                 values[f.name] = int(raw)
+            elif isinstance(default, float):
+                values[f.name] = float(raw)
             elif isinstance(default, Path):
                 values[f.name] = Path(raw).expanduser()
             else:

@@ -13,6 +13,7 @@ import gradio as gr
 from studio.backends.base import RenderContext
 from studio.errors import StudioError
 from studio.presets import PresetLibrary, load_library
+from studio.scoring import explain
 from studio.settings import Settings
 from studio.variants import Job, prepare_job, run_job
 
@@ -27,11 +28,8 @@ ASPECT_CHOICES = [
     ("4:5 portrait", "4:5"),
     ("Match photo", "match"),
 ]
-CSS = """
-.variant video { border-radius: 8px; background: #111; }
-.variant.selected { outline: 3px solid var(--color-accent); border-radius: 10px; }
-#preset-info p { margin: 0; opacity: .85; }
-"""
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+CSS = (ASSETS / "studio.css").read_text(encoding="utf-8")
 
 
 class PhotoUpload(gr.Image):
@@ -113,17 +111,51 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
             progress(0.0, desc="Analysing the photo…")
             for update in run_job(prepared, out_dir, settings, ctx):
                 progress(update.progress, desc=update.message)
-                videos = [None] * N_SLOTS
-                for clip in update.clips:
-                    videos[clip.index] = str(clip.path)
                 note = f"**{update.message}** · seed {update.seed}"
                 if update.warnings:
                     note += "  \n" + "  \n".join(f"⚠ {w}" for w in update.warnings)
-                yield (*videos, list(videos), note)
+                yield _slots(update, note, prepared.plans[0].fps)
         except StudioError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
         finally:
             ctx.cancel.set()  # the client went away or pressed Cancel: stop the workers
+
+    def _slots(update, note: str, fps: int) -> tuple:
+        """Outputs for one update: clips by variant while rendering, best-first once ranked."""
+        by_index = {c.index: c for c in update.clips}
+        order = update.ranking if update.done and update.ranking else sorted(by_index)
+        badges = update.badges or {}
+        videos, paths = [], []
+        for slot in range(N_SLOTS):
+            clip = by_index.get(order[slot]) if slot < len(order) else None
+            if clip is None:
+                videos.append(gr.update(value=None, label=f"Variant {slot + 1}"))
+                paths.append(None)
+                continue
+            text = (
+                explain.label(slot + 1, clip.index + 1, clip.score, badges.get(clip.index, []))
+                if update.ranking
+                else f"Variant {clip.index + 1}"
+            )
+            videos.append(gr.update(value=str(clip.path), label=text))
+            paths.append(str(clip.path))
+        if not (update.done and update.ranking):
+            return (*videos, paths, note, gr.update(), gr.update(), gr.update(), fps)
+        # Ranked: the best take is preselected in the download panel.
+        best = by_index[order[0]]
+        rows = [
+            (f"#{k + 1} variant {i + 1}", by_index[i].score, badges.get(i, []))
+            for k, i in enumerate(order)
+        ]
+        return (
+            *videos,
+            paths,
+            note + " · best take preselected (keys 1–4 pick another)",
+            gr.update(value=str(best.path), label="Selected: #1 (best score)"),
+            gr.update(value=str(best.path), visible=True, label=f"Download {best.path.name}"),
+            explain.table_html(rows),
+            fps,
+        )
 
     def select(clips: list[str | None], index: int):
         path = clips[index] if clips and index < len(clips) else None
@@ -131,7 +163,7 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
             raise gr.Error("That variant is not ready yet.", print_exception=False)
         name = Path(path).name
         return (
-            gr.update(value=path, label=f"Selected: variant {index + 1}"),
+            gr.update(value=path, label=f"Selected: #{index + 1}"),
             gr.update(value=path, visible=True, label=f"Download {name}"),
             index + 1,
         )
@@ -211,6 +243,15 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
                                         f"Select {i + 1}", size="sm", elem_id=f"select-{i + 1}"
                                     )
                                 )
+                compare = gr.HTML(
+                    24,
+                    html_template=(ASSETS / "compare.html").read_text(encoding="utf-8"),
+                    js_on_load=(ASSETS / "compare.js").read_text(encoding="utf-8"),
+                    elem_id="compare",
+                )
+                with gr.Accordion("Why this order? Scores for each take", open=False):
+                    scores = gr.HTML("<p>Scores appear when all four variants are done.</p>",
+                                     elem_id="scores")  # fmt: skip
                 with gr.Group():
                     chosen = gr.Video(label="Selected clip", autoplay=True, loop=True, interactive=False,
                                       buttons=[], elem_id="selected")  # fmt: skip
@@ -228,7 +269,7 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
         run = go.click(
             generate,
             inputs=[photo, preset, backend, aspect, duration, fps, seed, strength, model_folder],
-            outputs=[*videos, clips_state, status],
+            outputs=[*videos, clips_state, status, chosen, download, scores, compare],
             api_name="generate",
             concurrency_limit=1,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import secrets
 import time
@@ -23,6 +24,8 @@ from studio.images import Photo, load_photo
 from studio.plan import Ambient, CameraMove, VariantPlan
 from studio.presets import ASPECTS, Preset, PresetLibrary, load_library
 from studio.settings import Settings
+
+log = logging.getLogger(__name__)
 
 ASPECT_RATIOS = {"16:9": 16 / 9, "9:16": 9 / 16, "1:1": 1.0, "4:5": 4 / 5}
 MIN_SIDE, MAX_SIDE = 64, 4096
@@ -74,6 +77,7 @@ class Clip:
     fps: int
     plan: dict[str, Any]
     timings: dict[str, float]
+    score: dict[str, Any] | None = None  # studio.scoring ClipScore.to_dict(), when scored
 
 
 @dataclass
@@ -88,6 +92,8 @@ class JobUpdate:
     manifest: Path | None = None
     seed: int | None = None
     warnings: tuple[str, ...] = ()
+    ranking: list[int] | None = None  # clip indices best-first, once every clip is scored
+    badges: dict[int, list[str]] | None = None
 
 
 def _even(x: float) -> int:
@@ -305,6 +311,11 @@ def run_job(
 
     def finish(plan: VariantPlan, frames, t_start: float) -> Clip:
         name = clip_name(p.preset, plan)
+        keep: list[np.ndarray] = []
+        if settings.score:
+            # Keep a small copy of each frame as it streams to the encoder, so the clip is
+            # scored without decoding it again.
+            frames = _tee_small(frames, keep)
         info = write_mp4(
             frames, out / f"{name}.mp4", fps=plan.fps, crf=settings.crf, preset=settings.x264_preset
         )
@@ -312,6 +323,12 @@ def run_job(
             "prepare_s": round(prepare_s, 4),
             "render_encode_s": round(time.perf_counter() - t_start, 4),
         }
+        score = None
+        if keep:
+            t_score = time.perf_counter()
+            score = _score_safely(keep, p.photo.rgb, plan.fps, (info["width"], info["height"]))
+            keep.clear()
+            timings["score_s"] = round(time.perf_counter() - t_score, 4)
         manifest = {
             **base_manifest,
             "seed": plan.seed,
@@ -320,13 +337,14 @@ def run_job(
             "plan": plan.to_dict(),
             "video": {k: v for k, v in info.items() if k != "path"}
             | {"file": Path(info["path"]).name},
+            "score": score,
             "timings": timings,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
         mpath = write_json(manifest, out / f"{name}.json")
         fractions[plan.index] = 1.0
         return Clip(plan.index, plan.seed, Path(info["path"]), mpath, info["width"], info["height"],
-                    info["frames"], plan.fps, plan.to_dict(), timings)  # fmt: skip
+                    info["frames"], plan.fps, plan.to_dict(), timings, score)  # fmt: skip
 
     clips: list[Clip] = []
 
@@ -371,6 +389,7 @@ def run_job(
             t_start = time.perf_counter()
 
     clips.sort(key=lambda c: c.index)
+    ranking, badges = _rank(clips)
     summary = {
         **base_manifest,
         "job_seed": p.seed,
@@ -391,5 +410,49 @@ def run_job(
     }
     manifest = write_json(summary, out / "manifest.json")
     yield JobUpdate(
-        1.0, f"Done: {n} variants", clips, None, True, manifest, p.seed, p.photo.warnings
-    )
+        1.0, f"Done: {n} variants", clips, None, True, manifest, p.seed, p.photo.warnings,
+        ranking, badges,
+    )  # fmt: skip
+
+
+def _tee_small(frames, keep: list[np.ndarray]):
+    """Pass frames through unchanged, keeping a copy downscaled for scoring."""
+    import cv2
+
+    from studio.scoring import DECODE_SIDE
+
+    for frame in frames:
+        h, w = frame.shape[:2]
+        f = min(1.0, DECODE_SIDE / max(h, w))
+        if f < 1.0:
+            small = cv2.resize(frame, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
+        else:
+            small = frame.copy()
+        keep.append(small)
+        yield frame
+
+
+def _score_safely(frames: list[np.ndarray], source: np.ndarray, fps: int, size: tuple[int, int]):
+    """Score a finished clip; a scoring problem must never cost the creator the clip itself."""
+    from studio.scoring import score_frames
+
+    try:
+        return score_frames(np.stack(frames), source=source, fps=fps, native_size=size).to_dict()
+    except Exception:
+        log.exception("scoring a finished clip failed")  # a bug, logged; the clip is still good
+        return None
+
+
+def _rank(clips: list[Clip]) -> tuple[list[int] | None, dict[int, list[str]] | None]:
+    """Clip indices best-first and badges by index, when every clip was scored."""
+    if not clips or any(c.score is None for c in clips):
+        return None, None
+    from studio.scoring import ClipScore, badges, rank
+
+    scores = [
+        ClipScore(path=str(c.path), score=c.score["score"], static=c.score["static"],
+                  metrics={k: v for k, v in c.score.items() if k not in ("path", "score", "static")})
+        for c in clips
+    ]  # fmt: skip
+    order = rank(scores)
+    return [clips[i].index for i in order], {clips[i].index: b for i, b in badges(scores).items()}

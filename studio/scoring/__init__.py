@@ -141,10 +141,15 @@ def score_frames(
     source: np.ndarray | None = None,
     fps: float = 24.0,
     path: str | None = None,
+    native_size: tuple[int, int] | None = None,
 ) -> ClipScore:
-    """Score a clip held in memory (T x H x W x 3 uint8 RGB), optionally against its source photo."""
+    """Score a clip held in memory (T x H x W x 3 uint8 RGB), optionally against its source photo.
+
+    native_size (w, h) is the clip's real size when `frames` were downscaled to save memory
+    (e.g. to DECODE_SIDE); pixel metrics are reported at that size.
+    """
     frames = _as_rgb_frames(frames)
-    return _score(frames, (frames.shape[2], frames.shape[1]), fps, source, path)
+    return _score(frames, native_size or (frames.shape[2], frames.shape[1]), fps, source, path)
 
 
 def score_clip(path: str | os.PathLike, *, source: np.ndarray | None = None) -> ClipScore:

@@ -17,6 +17,12 @@ REQUIRED = os.environ.get("STUDIO_REQUIRE_BROWSER") == "1"
 pytestmark = pytest.mark.e2e
 
 
+def unquoted(url: str) -> str:
+    from urllib.parse import unquote
+
+    return unquote(url)
+
+
 @pytest.fixture(scope="module")
 def browser():
     if not Path(CHROMIUM).exists():
@@ -81,16 +87,50 @@ def test_upload_pick_preset_compare_four_select_and_download(browser, app_url, s
     )
     assert "4 variants" in page.locator("#status").inner_text()
 
-    page.locator("#select-3").click()
+    # Ranked: every take is labelled with its rank and score, and the best one is preselected.
+    page.wait_for_function(
+        "() => document.querySelector('#variant-1').innerText.includes('#1')", timeout=20_000
+    )
+    labels = [page.locator(f"#variant-{i}").inner_text() for i in range(1, 5)]
+    assert all(f"#{i}" in text and "score" in text for i, text in enumerate(labels, 1)), labels
     page.wait_for_selector("#download", state="visible", timeout=15_000)
-    page.wait_for_selector("#selected video[src]", timeout=15_000)
+    best = page.eval_on_selector("#variant-1 video", "v => decodeURIComponent(v.currentSrc)")
+    assert page.locator("#download").inner_text().replace("Download ", "").strip() in best
+    page.get_by_text("Why this order?").click()
+    page.wait_for_selector("#scores table.score-table", timeout=10_000)
+    assert page.locator("#scores tbody tr").count() == 4
+
+    # One transport for all four: pause, step one frame, and they stay in lock-step.
+    page.locator("#compare .cmp-play").click()  # playing -> pause all
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('[id^=variant-] video')].every(v => v.paused)"
+    )
+    page.locator("#compare .cmp-fwd").click()
+    page.locator("#compare .cmp-fwd").click()
+    times = page.eval_on_selector_all("[id^=variant-] video", "vs => vs.map(v => v.currentTime)")
+    assert max(times) - min(times) <= 1 / 24 + 1e-3, times
+    # A/B viewer with a split line loads two of the takes.
+    page.locator("#compare .cmp-ab").click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#compare .ab-stage video')].every(v => v.readyState >= 1)",
+        timeout=15_000,
+    )
+
+    # Keyboard: "3" selects the third take; the download panel follows.
+    third = page.eval_on_selector("#variant-3 video", "v => v.currentSrc")
+    page.locator("body").click(position={"x": 5, "y": 5})
+    page.keyboard.press("3")
+    page.wait_for_function(
+        "() => document.querySelector('#selected').innerText.includes('#3')", timeout=15_000
+    )
+    page.wait_for_selector("#download", state="visible", timeout=15_000)
     with page.expect_download(timeout=30_000) as download_info:
         page.locator("#download").click()
     download = download_info.value
     saved = tmp_path / download.suggested_filename
     download.save_as(saved)
 
-    assert saved.suffix == ".mp4" and "-v3-" in saved.name
+    assert saved.suffix == ".mp4" and saved.name in unquoted(third)
     probe = probe_mp4(saved)
     assert probe["codec"].startswith("h264") and probe["pix_fmt"].startswith("yuv420p")
     # Product presets default to 1:1, 3 s at 24 fps; the app runs with a 320 px long side.
