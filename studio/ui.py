@@ -207,7 +207,7 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
                 )
                 model_info = gr.Markdown(model_manager.backend_markdown(settings.backend), elem_id="model-info")
                 with gr.Row():
-                    model_folder = gr.Textbox(label="Model folder (optional local copy)", scale=3,
+                    model_folder = gr.Textbox("", label="Model folder (optional local copy)", scale=3,
                                               placeholder="/path/to/diffusers/folder", elem_id="model-folder")  # fmt: skip
                     fetch = gr.Button("Download model", size="sm", scale=1, elem_id="download-model")
                 # --- end model backends

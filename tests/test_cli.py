@@ -67,7 +67,7 @@ def test_generate_writes_clips_and_manifest_and_prints_their_paths(tmp_path, sam
         assert manifest["job_seed"] == 11 and len(manifest["input"]["sha256"]) == 64
         assert manifest["plan"]["frames"] == 10 and "render_encode_s" in manifest["timings"]
     summary = json.loads((out / "manifest.json").read_text())
-    assert [c["file"] for c in summary["clips"]] == [c.name for c in clips]
+    assert [c["file"] for c in summary["clips"]] == sorted(c.name for c in clips)
     assert not [p for p in out.iterdir() if p.name.startswith(".")]
 
 
