@@ -71,3 +71,14 @@ def test_studio_starts_without_torch_or_diffusers(tmp_path):
     )
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["heavy"] == []
+
+
+def test_app_answers_within_a_few_seconds(tmp_path):
+    import time
+
+    started = time.monotonic()
+    with running_app(tmp_path, timeout=20) as url:
+        elapsed = time.monotonic() - started
+        assert url.startswith("http://127.0.0.1:")
+    # ~4 s here (gradio import 1.7 s); the limit leaves room for a slow CI machine.
+    assert elapsed < 15, elapsed
