@@ -1,4 +1,4 @@
-"""The command line: python -m studio presets | generate (a thin shell over studio functions)."""
+"""The command line: python -m studio presets | models | generate | score | shootout (a thin shell over studio functions)."""
 
 from __future__ import annotations
 
@@ -120,6 +120,68 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
+    import json
+
+    from studio.scorecard import describe, explain, load_source, score_files
+
+    source = load_source(args.source) if args.source else None
+    verdicts = score_files([str(p) for p in args.clips], source)
+    if len(verdicts) == 1 and verdicts[0].error:
+        raise StudioError(verdicts[0].error)
+    if args.json:
+        print(json.dumps([v.to_dict() for v in verdicts], indent=2))
+    else:
+        blocks = []
+        for v in verdicts:
+            if v.error:
+                print(f"error: {v.error}", file=sys.stderr)
+            else:
+                blocks.append("\n".join(describe(v.score, v.path)))
+        print("\n\n".join(blocks))
+        hint = "(add --explain for what each number means)"
+        print("\n" + "\n".join(explain() if args.explain else [hint]))
+    return 1 if any(v.error for v in verdicts) else 0
+
+
+def _ids(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def cmd_shootout(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from studio.shootout import run_shootout
+
+    bar = None
+
+    def progress(fraction: float, message: str) -> None:
+        nonlocal bar  # created on first progress, so a refused shootout prints only its error
+        if bar is None:
+            bar = tqdm(total=100, desc="Shootout", file=sys.stderr, disable=args.quiet,
+                       bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}{postfix}")  # fmt: skip
+        bar.n = round(fraction * 100)
+        bar.set_postfix_str(message, refresh=False)
+        bar.refresh()
+
+    try:
+        result = run_shootout(
+            args.images, args.presets, args.backends, args.out, settings, seed=args.seed,
+            variants=args.variants, size=args.size, frames=args.frames, progress=progress,
+        )  # fmt: skip
+    finally:
+        if bar is not None:
+            bar.close()
+    failed = {(r.photo_index, r.preset, r.backend): r for r in result.failed}
+    for r in failed.values():
+        print(f"error: {r.photo} · {r.preset} · {r.backend}: {r.error}", file=sys.stderr)
+    for r in result.winners.values():
+        won = f"{r.preset} on {r.backend}, variant {r.variant}, score {r.score:.1f}"
+        print(f"winner {r.photo}: {won}")
+    print(result.report)
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="python -m studio", description="Motion Studio: photo -> short video variants."
@@ -159,10 +221,33 @@ def build_parser() -> argparse.ArgumentParser:
                        default=None, help="step-cache acceleration (default: none)")  # fmt: skip
     model.add_argument("--device", default=None, help="cuda, cuda:1, mps or cpu (default: auto)")
     model.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default=None, help="(default: auto)")
+
+    score = sub.add_parser("score", help="print the metrics and score of clips made anywhere")
+    score.add_argument("clips", nargs="+", type=Path, help="video files (MP4, WebM, MOV, GIF...)")
+    score.add_argument("--source", type=Path, default=None, help="the photo, to measure likeness")
+    score.add_argument("--json", action="store_true", help="print one JSON list, one object a clip")
+    score.add_argument("--explain", action="store_true", help="say what each metric means")
+
+    shoot = sub.add_parser(
+        "shootout",
+        help="every photo x preset x backend on the same seeds, scored, with an HTML report",
+        description="Exits 1 when any cell failed; its error is in the report and on stderr.",
+    )
+    shoot.add_argument("images", nargs="+", type=Path, help="photo files")
+    shoot.add_argument("--presets", type=_ids, required=True, help="preset ids, comma-separated")
+    shoot.add_argument("--backends", type=_ids, default=["engine"],
+                       help="backend ids, comma-separated (default: engine)")  # fmt: skip
+    shoot.add_argument("--out", required=True, help="folder for the clips, report and results")
+    shoot.add_argument("--seed", type=int, default=None, help="seed for a reproducible shootout")
+    shoot.add_argument("--variants", type=int, default=2, help="variants per cell (default 2)")
+    shoot.add_argument("--size", type=_size, default=None, help="WxH (default: preset's aspect)")
+    shoot.add_argument("--frames", type=int, default=None, help="frame count (default: preset's)")
+    shoot.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     return parser
 
 
-COMMANDS = {"presets": cmd_presets, "models": cmd_models, "generate": cmd_generate}
+COMMANDS = {"presets": cmd_presets, "models": cmd_models, "generate": cmd_generate,
+            "score": cmd_score, "shootout": cmd_shootout}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
