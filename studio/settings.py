@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
+from studio.errors import StudioError
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -47,7 +49,7 @@ class Settings:
     outputs_quota_gb: float = 10.0  # then the oldest beyond this total are removed (0 = no limit)
     retention_grace_minutes: float = 60.0  # clips younger than this are never removed
     sweep_interval_minutes: float = 10.0  # how often the retention sweep runs
-    upload_retention_minutes: float = 60.0  # uploaded photos (Gradio's cache) are deleted after this
+    upload_retention_minutes: float = 60.0  # uploads (Gradio's cache) are deleted after this
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
@@ -61,10 +63,13 @@ class Settings:
             default = getattr(cls(), f.name)
             if isinstance(default, bool):
                 values[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
-            elif isinstance(default, int):
-                values[f.name] = int(raw)
-            elif isinstance(default, float):
-                values[f.name] = float(raw)
+            elif isinstance(default, (int, float)):
+                kind = type(default)
+                try:
+                    values[f.name] = kind(raw)
+                except ValueError:
+                    what = "a whole number" if kind is int else "a number"
+                    raise StudioError(f"STUDIO_{f.name.upper()} must be {what}, got '{raw}'.") from None
             elif isinstance(default, Path):
                 values[f.name] = Path(raw).expanduser()
             else:
