@@ -1,5 +1,7 @@
 # Motion Studio, GPU-ready: `docker build -t motion-studio .`
-# Run: docker run --gpus all -p 7860:7860 -v hf-cache:/data/hf motion-studio
+# Run: docker run --gpus all -p 7860:7860 -v motion-studio-data:/data -e STUDIO_AUTH=me:secret motion-studio
+# The container listens on 0.0.0.0, so the studio requires a login (STUDIO_AUTH); without one it
+# refuses to start and says why (add --insecure-no-auth to CMD only behind your own auth proxy).
 # PyPI's Linux x86_64 torch wheels bundle the CUDA runtime, so a slim Python base is enough;
 # the host needs the NVIDIA driver and the NVIDIA container toolkit for --gpus.
 FROM python:3.11-slim-bookworm

@@ -213,14 +213,20 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--out", required=True, help="folder for the clips and manifest")
     gen.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     model = gen.add_argument_group("model backends (see: python -m studio models)")
-    model.add_argument("--model-path", default=None, help="local diffusers folder instead of the hub")
-    model.add_argument("--steps", type=int, default=None, help="denoising steps (default: the model's)")
+    model.add_argument(
+        "--model-path", default=None, help="local diffusers folder instead of the hub"
+    )
+    model.add_argument(
+        "--steps", type=int, default=None, help="denoising steps (default: the model's)"
+    )
     model.add_argument("--offload", choices=("none", "model", "sequential", "group"), default=None,
                        help="GPU memory mode (default: the model's)")  # fmt: skip
     model.add_argument("--cache", choices=("none", "fbc", "taylorseer", "magcache", "faster"),
                        default=None, help="step-cache acceleration (default: none)")  # fmt: skip
     model.add_argument("--device", default=None, help="cuda, cuda:1, mps or cpu (default: auto)")
-    model.add_argument("--dtype", choices=("fp32", "fp16", "bf16"), default=None, help="(default: auto)")
+    model.add_argument(
+        "--dtype", choices=("fp32", "fp16", "bf16"), default=None, help="(default: auto)"
+    )
 
     score = sub.add_parser("score", help="print the metrics and score of clips made anywhere")
     score.add_argument("clips", nargs="+", type=Path, help="video files (MP4, WebM, MOV, GIF...)")

@@ -69,7 +69,9 @@ class Settings:
                     values[f.name] = kind(raw)
                 except ValueError:
                     what = "a whole number" if kind is int else "a number"
-                    raise StudioError(f"STUDIO_{f.name.upper()} must be {what}, got '{raw}'.") from None
+                    raise StudioError(
+                        f"STUDIO_{f.name.upper()} must be {what}, got '{raw}'."
+                    ) from None
             elif isinstance(default, Path):
                 values[f.name] = Path(raw).expanduser()
             else:

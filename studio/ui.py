@@ -10,12 +10,13 @@ from typing import Any
 
 import gradio as gr
 
+from studio import queueing, retention, security
 from studio.backends.base import RenderContext
 from studio.errors import StudioError
 from studio.presets import PresetLibrary, load_library
 from studio.scoring import explain
 from studio.settings import Settings
-from studio.variants import Job, prepare_job, run_job
+from studio.variants import Job, prepare_job
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,23 @@ class PhotoUpload(gr.Image):
             and not (payload.url or "").startswith("data:")
         ):
             return str(payload.path)
+        return super().preprocess(payload)
+
+
+class ChoiceDropdown(gr.Dropdown):
+    """A dropdown that refuses a value it does not offer (sent through the API) in one short
+    sentence, instead of Gradio's message that echoes the value and every choice."""
+
+    is_template = True  # render with the stock Dropdown component in the browser
+
+    def preprocess(self, payload: Any) -> Any:
+        choices = [value for _, value in self.choices]
+        if payload is not None and not isinstance(payload, list) and payload not in choices:
+            raise gr.Error(
+                f"{self.label or 'Choice'}: {security.clip_text(payload)} is not in the list "
+                "of choices; pick one from the list.",
+                print_exception=False,
+            )
         return super().preprocess(payload)
 
 
@@ -85,6 +103,7 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
         seed: float = -1,
         strength: float = 1.0,
         model_path: str = "",
+        request: gr.Request = None,  # Gradio injects it: who is asking (per-client job limit)
         progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio injects it
     ):
         """Render four variants of the photo with the preset; streams each clip as it finishes."""
@@ -109,7 +128,8 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
         try:
             prepared = prepare_job(job, settings, library)
             progress(0.0, desc="Analysing the photo…")
-            for update in run_job(prepared, out_dir, settings, ctx):
+            # Waits its turn on the device, then streams run_job and records clips in History.
+            for update in runner.run(prepared, out_dir, ctx, queueing.client_key(request)):
                 progress(update.progress, desc=update.message)
                 note = f"**{update.message}** · seed {update.seed}"
                 if update.warnings:
@@ -117,6 +137,9 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
                 yield _slots(update, note, prepared.plans[0].fps)
         except StudioError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
+        except Exception as exc:  # a bug or out of memory: fail this job only, keep serving
+            log.exception("Generation failed")
+            raise gr.Error(queueing.failure_message(exc), print_exception=False) from None
         finally:
             ctx.cancel.set()  # the client went away or pressed Cancel: stop the workers
 
@@ -161,6 +184,7 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
         path = clips[index] if clips and index < len(clips) else None
         if not path:
             raise gr.Error("That variant is not ready yet.", print_exception=False)
+        runner.history.select(path)  # a selected clip is kept by the retention sweep
         name = Path(path).name
         return (
             gr.update(value=path, label=f"Selected: #{index + 1}"),
@@ -168,7 +192,10 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
             index + 1,
         )
 
-    with gr.Blocks(title="Motion Studio") as demo:
+    # --- running for a team (issue 5): the job line + History, uploads deleted after a while
+    runner = queueing.JobRunner(settings)
+    uploads = retention.upload_cache_policy(settings)
+    with gr.Blocks(title="Motion Studio", delete_cache=uploads) as demo:
         gr.Markdown(
             "# Motion Studio\nOne photo in, four short motion clips out. Pick the best take and download it."
         )
@@ -187,7 +214,7 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
                     gr.Examples(
                         examples=[[str(p)] for p in examples], inputs=[photo], label="Sample photos"
                     )
-                preset = gr.Dropdown(
+                preset = ChoiceDropdown(
                     choices=_preset_choices(library),
                     value=default_preset,
                     label="Motion preset",
@@ -199,20 +226,24 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
                 # --- model backends (issue 3): the text comes from studio.models; this only wires.
                 from studio import models as model_manager
 
-                backend = gr.Dropdown(
+                backend = ChoiceDropdown(
                     choices=model_manager.backend_choices(),
                     value=settings.backend,
                     label="Backend",
                     elem_id="backend",
                 )
-                model_info = gr.Markdown(model_manager.backend_markdown(settings.backend), elem_id="model-info")
+                model_info = gr.Markdown(
+                    model_manager.backend_markdown(settings.backend), elem_id="model-info"
+                )
                 with gr.Row():
                     model_folder = gr.Textbox("", label="Model folder (optional local copy)", scale=3,
                                               placeholder="/path/to/diffusers/folder", elem_id="model-folder")  # fmt: skip
-                    fetch = gr.Button("Download model", size="sm", scale=1, elem_id="download-model")
+                    fetch = gr.Button(
+                        "Download model", size="sm", scale=1, elem_id="download-model"
+                    )
                 # --- end model backends
                 with gr.Accordion("Advanced settings", open=False):
-                    aspect = gr.Dropdown(choices=ASPECT_CHOICES, value="preset", label="Aspect")
+                    aspect = ChoiceDropdown(choices=ASPECT_CHOICES, value="preset", label="Aspect")
                     duration = gr.Slider(1, 10, value=3, step=0.5, label="Duration (s)")
                     fps = gr.Slider(8, 30, value=24, step=1, label="Frames per second")
                     seed = gr.Number(value=-1, precision=0, label="Seed (-1 = random)")
@@ -220,7 +251,10 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
                 with gr.Row():
                     go = gr.Button("Generate 4 variants", variant="primary", elem_id="generate")
                     cancel = gr.Button("Cancel", variant="stop", elem_id="cancel")
-                status = gr.Markdown(elem_id="status")
+                # A broken user preset file is named here (the other presets still load).
+                status = gr.Markdown(
+                    "  \n".join(f"⚠ {w}" for w in library.warnings), elem_id="status"
+                )
             with gr.Column(scale=3, min_width=480):
                 videos, selects = [], []
                 for row in range(2):
@@ -260,6 +294,22 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
                     )
                     chosen_index = gr.Number(visible=False, precision=0)
 
+        # --- running for a team (issue 5): past clips, kept across restarts (studio/history.py)
+        with gr.Accordion("History", open=False, elem_id="history-panel"):
+            history = gr.Gallery(label="Past clips (★ = selected, kept by the retention sweep)",
+                                 columns=4, height="auto", interactive=False, elem_id="history")  # fmt: skip
+
+        def history_items() -> list[tuple[str, str]]:
+            """The newest finished clips, newest first, with preset, variant and seed."""
+            return [(str(e.path), e.caption) for e in runner.history.recent(24)]
+
+        def on_page_load() -> list[tuple[str, str]]:
+            for w in library.warnings:  # a broken user preset file, named (also in the status)
+                gr.Warning(w)
+            return history_items()
+
+        demo.load(on_page_load, outputs=history, api_name="history")
+        # --- end running for a team
         preset.change(
             lambda pid: _preset_info(library, pid),
             inputs=preset,
@@ -271,8 +321,10 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
             inputs=[photo, preset, backend, aspect, duration, fps, seed, strength, model_folder],
             outputs=[*videos, clips_state, status, chosen, download, scores, compare],
             api_name="generate",
-            concurrency_limit=1,
+            # Admission only: studio.queueing runs one job per GPU, engine jobs up to the cores.
+            concurrency_limit=settings.max_queue,
         )
+        run.then(history_items, outputs=history, api_name=False)
         cancel.click(None, cancels=[run], api_name=False)
 
         # --- model backends (issue 3)
@@ -284,7 +336,9 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
                 raise gr.Error(str(exc), print_exception=False) from None
             return f"{note}  \n{model_manager.backend_markdown(backend_id)}"
 
-        backend.change(model_manager.backend_markdown, inputs=backend, outputs=model_info, api_name=False)
+        backend.change(
+            model_manager.backend_markdown, inputs=backend, outputs=model_info, api_name=False
+        )
         fetch.click(download_model, inputs=backend, outputs=model_info, api_name="download_model",
                     concurrency_limit=1)  # fmt: skip
         # --- end model backends

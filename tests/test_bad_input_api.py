@@ -1,0 +1,141 @@
+"""Bad input at every door (API, UI config, CLI): one clear sentence each, and the studio keeps serving."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import urllib.request
+
+import pytest
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from tests.appserver import running_app
+from tests.studio_api import FAST, call_raw, client, clip_files, submit, upload
+from tests.test_cli import assert_one_error_line, studio
+from tests.test_images import noisy_photo, png_with_header
+from tests.test_presets import GOOD
+
+
+def _jpeg(im: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+TRUNCATED = _jpeg(noisy_photo(400, 300))[:6000]
+AWKWARD_PHOTOS = {
+    "empty": (b"", "empty"),
+    "truncated": (TRUNCATED, "damaged or incomplete"),
+    "not-an-image": (b"just some text, not an image at all", "not a photo"),
+    "bomb": (png_with_header(30000, 30000), "30000x30000"),
+    "tiny": (_jpeg(Image.new("RGB", (10, 10), (255, 0, 0))), "too small"),
+}
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("badinput")
+    presets = tmp / "user-presets"
+    presets.mkdir()
+    (presets / "good.yaml").write_text(GOOD)
+    (presets / "typo.yaml").write_text("family: [oops\n")
+    wrong = GOOD.replace("family: test", "family: other").replace("fps: 12", "fps: twelve")
+    (presets / "wrongtype.yaml").write_text(wrong)
+    with running_app(tmp, env=FAST) as url:
+        yield url, tmp
+
+
+def assert_one_clear_sentence(message: str, *needles: str) -> None:
+    assert "Traceback" not in message and "\n" not in message.strip(), message
+    assert len(message) < 300, f"{len(message)} characters: {message[:200]}…"
+    for needle in needles:
+        assert needle in message, message
+
+
+@pytest.mark.parametrize("name", list(AWKWARD_PHOTOS))
+def test_awkward_photo_through_the_api_gets_one_clear_sentence(app, tmp_path, name):
+    url, _ = app
+    content, needle = AWKWARD_PHOTOS[name]
+    photo = tmp_path / f"{name}.jpg"
+    photo.write_bytes(content)
+    with pytest.raises(AppError) as info:
+        submit(client(url), photo).result(timeout=60)
+    assert_one_clear_sentence(str(info.value), needle)
+
+
+@pytest.mark.parametrize(
+    ("override", "needles"),
+    [
+        ({"duration": 0}, ["less than minimum value"]),
+        ({"duration": 10_000}, ["greater than maximum value"]),
+        ({"fps": -3}, ["less than minimum value"]),
+        ({"fps": 10_000}, ["greater than maximum value"]),
+        ({"aspect": "1x1"}, ["Aspect: 1x1 is not in the list of choices"]),
+        ({"aspect": "20000x20000"}, ["Aspect: 20000x20000 is not in the list of choices"]),
+        ({"preset": "product/nope"}, ["Motion preset: product/nope is not in the list"]),
+        ({"preset": "x" * 1_000_000}, ["Motion preset: xxxx", "… is not in the list"]),
+        ({"backend": "magic"}, ["Backend: magic is not in the list of choices"]),
+        ({"strength": -1}, ["less than minimum value"]),
+        ({"seed": 1e30}, ["Seed must be a whole number"]),
+    ],
+)
+def test_absurd_parameters_through_the_api_get_one_clear_sentence(app, samples, override, needles):
+    url, _ = app
+    kw = {"preset": "product/slow-push-in", **override}
+    preset = kw.pop("preset")
+    with pytest.raises(AppError) as info:
+        submit(client(url), samples["product"], preset, **kw).result(timeout=60)
+    assert_one_clear_sentence(str(info.value), *needles)
+
+
+def test_nan_strength_sent_as_raw_json_gets_one_clear_sentence(app, samples):
+    url, _ = app
+    photo = upload(url, samples["product"].read_bytes(), "coffee.png")
+    args = [photo, "product/slow-push-in", "engine", "preset", 2, 12, 7, math.nan, ""]
+    event, data = call_raw(url, "generate", args)  # json.dumps writes NaN; clients refuse to
+    assert event == "error"
+    assert_one_clear_sentence(json.loads(data)["error"],
+                              "Strength must be a number between 0 and 2")  # fmt: skip
+
+
+def test_broken_user_preset_files_are_named_in_the_ui_and_the_rest_still_load(app):
+    url, _ = app
+    with urllib.request.urlopen(f"{url}/config", timeout=10) as r:
+        config = json.loads(r.read())
+    props = {c["props"].get("elem_id"): c["props"] for c in config["components"]}
+    status = props["status"]["value"]
+    assert "typo.yaml" in status and "wrongtype.yaml" in status and "fps" in status
+    choices = [value for _, value in props["preset"]["choices"]]
+    assert "test/drift" in choices and "product/slow-push-in" in choices
+
+
+def test_after_all_that_the_studio_still_serves_a_good_job(app, samples):
+    url, _ = app
+    c = client(url)
+    assert len(clip_files(submit(c, samples["product"], "test/drift", seed=2).result(60))) == 4
+    assert c.predict(api_name="/history")  # and History lists it
+
+
+# --- the command line ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["truncated", "bomb", "tiny"])
+def test_awkward_photo_on_the_command_line_is_one_error_line(tmp_path, name):
+    content, needle = AWKWARD_PHOTOS[name]
+    photo = tmp_path / "photo.jpg"
+    photo.write_bytes(content)
+    out = tmp_path / "out"
+    result = studio("generate", str(photo), "--preset", "product/glint", "--out", str(out),
+                    tmp=tmp_path)  # fmt: skip
+    assert_one_error_line(result, needle)
+    assert not out.exists()
+
+
+def test_huge_size_on_the_command_line_is_one_error_line(tmp_path, samples):
+    out = tmp_path / "out"
+    result = studio("generate", str(samples["product"]), "--preset", "product/glint",
+                    "--size", "20000x20000", "--out", str(out), tmp=tmp_path)  # fmt: skip
+    assert_one_error_line(result, "Width must be")
+    assert not out.exists()
