@@ -11,11 +11,13 @@ from typing import Any
 import gradio as gr
 
 from studio import queueing, retention, security
+from studio.backends import list_backends
 from studio.backends.base import RenderContext
 from studio.errors import StudioError
 from studio.presets import PresetLibrary, load_library
 from studio.scoring import explain
 from studio.settings import Settings
+from studio.shootout import run_shootout
 from studio.variants import Job, prepare_job
 
 log = logging.getLogger(__name__)
@@ -199,105 +201,144 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
         gr.Markdown(
             "# Motion Studio\nOne photo in, four short motion clips out. Pick the best take and download it."
         )
-        clips_state = gr.State([None] * N_SLOTS)
-        with gr.Row(equal_height=False):
-            with gr.Column(scale=2, min_width=320):
-                photo = PhotoUpload(
-                    label="Photo",
-                    type="filepath",
-                    image_mode=None,
-                    sources=["upload", "clipboard"],
-                    height=300,
-                    elem_id="photo",
-                )
-                if examples:
-                    gr.Examples(
-                        examples=[[str(p)] for p in examples], inputs=[photo], label="Sample photos"
-                    )
-                preset = ChoiceDropdown(
-                    choices=_preset_choices(library),
-                    value=default_preset,
-                    label="Motion preset",
-                    elem_id="preset",
-                )
-                preset_info = gr.Markdown(
-                    _preset_info(library, default_preset), elem_id="preset-info"
-                )
-                # --- model backends (issue 3): the text comes from studio.models; this only wires.
-                from studio import models as model_manager
+        with gr.Tabs():
+            with gr.Tab("Studio", id="studio"):
+                clips_state = gr.State([None] * N_SLOTS)
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=2, min_width=320):
+                        photo = PhotoUpload(
+                            label="Photo",
+                            type="filepath",
+                            image_mode=None,
+                            sources=["upload", "clipboard"],
+                            height=300,
+                            elem_id="photo",
+                        )
+                        if examples:
+                            gr.Examples(
+                                examples=[[str(p)] for p in examples],
+                                inputs=[photo],
+                                label="Sample photos",
+                            )
+                        preset = ChoiceDropdown(
+                            choices=_preset_choices(library),
+                            value=default_preset,
+                            label="Motion preset",
+                            elem_id="preset",
+                        )
+                        preset_info = gr.Markdown(
+                            _preset_info(library, default_preset), elem_id="preset-info"
+                        )
+                        # --- model backends (issue 3): the text comes from studio.models; this only wires.
+                        from studio import models as model_manager
 
-                backend = ChoiceDropdown(
-                    choices=model_manager.backend_choices(),
-                    value=settings.backend,
-                    label="Backend",
-                    elem_id="backend",
-                )
-                model_info = gr.Markdown(
-                    model_manager.backend_markdown(settings.backend), elem_id="model-info"
+                        backend = ChoiceDropdown(
+                            choices=model_manager.backend_choices(),
+                            value=settings.backend,
+                            label="Backend",
+                            elem_id="backend",
+                        )
+                        model_info = gr.Markdown(
+                            model_manager.backend_markdown(settings.backend), elem_id="model-info"
+                        )
+                        with gr.Row():
+                            model_folder = gr.Textbox("", label="Model folder (optional local copy)", scale=3,
+                                                      placeholder="/path/to/diffusers/folder", elem_id="model-folder")  # fmt: skip
+                            fetch = gr.Button(
+                                "Download model", size="sm", scale=1, elem_id="download-model"
+                            )
+                        # --- end model backends
+                        with gr.Accordion("Advanced settings", open=False):
+                            aspect = ChoiceDropdown(
+                                choices=ASPECT_CHOICES, value="preset", label="Aspect"
+                            )
+                            duration = gr.Slider(1, 10, value=3, step=0.5, label="Duration (s)")
+                            fps = gr.Slider(8, 30, value=24, step=1, label="Frames per second")
+                            seed = gr.Number(value=-1, precision=0, label="Seed (-1 = random)")
+                            strength = gr.Slider(
+                                0, 2, value=1.0, step=0.05, label="Motion strength"
+                            )
+                        with gr.Row():
+                            go = gr.Button(
+                                "Generate 4 variants", variant="primary", elem_id="generate"
+                            )
+                            cancel = gr.Button("Cancel", variant="stop", elem_id="cancel")
+                        # A broken user preset file is named here (the other presets still load).
+                        status = gr.Markdown(
+                            "  \n".join(f"⚠ {w}" for w in library.warnings), elem_id="status"
+                        )
+                    with gr.Column(scale=3, min_width=480):
+                        videos, selects = [], []
+                        for row in range(2):
+                            with gr.Row():
+                                for col in range(2):
+                                    i = row * 2 + col
+                                    with gr.Column(elem_classes=["variant"], min_width=200):
+                                        videos.append(
+                                            gr.Video(
+                                                label=f"Variant {i + 1}",
+                                                autoplay=True,
+                                                loop=True,
+                                                interactive=False,
+                                                buttons=[],
+                                                elem_id=f"variant-{i + 1}",
+                                            )
+                                        )
+                                        selects.append(
+                                            gr.Button(
+                                                f"Select {i + 1}",
+                                                size="sm",
+                                                elem_id=f"select-{i + 1}",
+                                            )
+                                        )
+                        compare = gr.HTML(
+                            24,
+                            html_template=(ASSETS / "compare.html").read_text(encoding="utf-8"),
+                            js_on_load=(ASSETS / "compare.js").read_text(encoding="utf-8"),
+                            elem_id="compare",
+                        )
+                        with gr.Accordion("Why this order? Scores for each take", open=False):
+                            scores = gr.HTML("<p>Scores appear when all four variants are done.</p>",
+                                             elem_id="scores")  # fmt: skip
+                        with gr.Group():
+                            chosen = gr.Video(label="Selected clip", autoplay=True, loop=True, interactive=False,
+                                              buttons=[], elem_id="selected")  # fmt: skip
+                            download = gr.DownloadButton(
+                                "Download MP4", visible=False, variant="primary", elem_id="download"
+                            )
+                            chosen_index = gr.Number(visible=False, precision=0)
+
+                # --- running for a team (issue 5): past clips, kept across restarts (studio/history.py)
+                with gr.Accordion("History", open=False, elem_id="history-panel"):
+                    history = gr.Gallery(label="Past clips (★ = selected, kept by the retention sweep)",
+                                         columns=4, height="auto", interactive=False, elem_id="history")  # fmt: skip
+            with gr.Tab("Shootout", id="shootout"):
+                gr.Markdown(
+                    "Run the same photos through several presets and backends with the same seeds, "
+                    "score every clip and get one report: clips side by side, a sortable metrics "
+                    "table and a winner per photo. Try one product photo, one portrait and one busy scene."
                 )
                 with gr.Row():
-                    model_folder = gr.Textbox("", label="Model folder (optional local copy)", scale=3,
-                                              placeholder="/path/to/diffusers/folder", elem_id="model-folder")  # fmt: skip
-                    fetch = gr.Button(
-                        "Download model", size="sm", scale=1, elem_id="download-model"
-                    )
-                # --- end model backends
-                with gr.Accordion("Advanced settings", open=False):
-                    aspect = ChoiceDropdown(choices=ASPECT_CHOICES, value="preset", label="Aspect")
-                    duration = gr.Slider(1, 10, value=3, step=0.5, label="Duration (s)")
-                    fps = gr.Slider(8, 30, value=24, step=1, label="Frames per second")
-                    seed = gr.Number(value=-1, precision=0, label="Seed (-1 = random)")
-                    strength = gr.Slider(0, 2, value=1.0, step=0.05, label="Motion strength")
-                with gr.Row():
-                    go = gr.Button("Generate 4 variants", variant="primary", elem_id="generate")
-                    cancel = gr.Button("Cancel", variant="stop", elem_id="cancel")
-                # A broken user preset file is named here (the other presets still load).
-                status = gr.Markdown(
-                    "  \n".join(f"⚠ {w}" for w in library.warnings), elem_id="status"
-                )
-            with gr.Column(scale=3, min_width=480):
-                videos, selects = [], []
-                for row in range(2):
-                    with gr.Row():
-                        for col in range(2):
-                            i = row * 2 + col
-                            with gr.Column(elem_classes=["variant"], min_width=200):
-                                videos.append(
-                                    gr.Video(
-                                        label=f"Variant {i + 1}",
-                                        autoplay=True,
-                                        loop=True,
-                                        interactive=False,
-                                        buttons=[],
-                                        elem_id=f"variant-{i + 1}",
-                                    )
-                                )
-                                selects.append(
-                                    gr.Button(
-                                        f"Select {i + 1}", size="sm", elem_id=f"select-{i + 1}"
-                                    )
-                                )
-                compare = gr.HTML(
-                    24,
-                    html_template=(ASSETS / "compare.html").read_text(encoding="utf-8"),
-                    js_on_load=(ASSETS / "compare.js").read_text(encoding="utf-8"),
-                    elem_id="compare",
-                )
-                with gr.Accordion("Why this order? Scores for each take", open=False):
-                    scores = gr.HTML("<p>Scores appear when all four variants are done.</p>",
-                                     elem_id="scores")  # fmt: skip
-                with gr.Group():
-                    chosen = gr.Video(label="Selected clip", autoplay=True, loop=True, interactive=False,
-                                      buttons=[], elem_id="selected")  # fmt: skip
-                    download = gr.DownloadButton(
-                        "Download MP4", visible=False, variant="primary", elem_id="download"
-                    )
-                    chosen_index = gr.Number(visible=False, precision=0)
-
-        # --- running for a team (issue 5): past clips, kept across restarts (studio/history.py)
-        with gr.Accordion("History", open=False, elem_id="history-panel"):
-            history = gr.Gallery(label="Past clips (★ = selected, kept by the retention sweep)",
-                                 columns=4, height="auto", interactive=False, elem_id="history")  # fmt: skip
+                    sh_photos = gr.File(label="Photos", file_count="multiple", file_types=["image"],
+                                        type="filepath", elem_id="shootout-photos")  # fmt: skip
+                    with gr.Column():
+                        sh_presets = gr.Dropdown(choices=_preset_choices(library), multiselect=True,
+                                                 value=[default_preset], label="Presets",
+                                                 elem_id="shootout-presets")  # fmt: skip
+                        sh_backends = gr.Dropdown(choices=[(b.title, b.id) for b in list_backends()],
+                                                  multiselect=True, value=["engine"], label="Backends",
+                                                  elem_id="shootout-backends")  # fmt: skip
+                        with gr.Row():
+                            sh_variants = gr.Slider(
+                                1, 4, value=2, step=1, label="Variants per cell"
+                            )
+                            sh_seed = gr.Number(value=-1, precision=0, label="Seed (-1 = random)")
+                        sh_go = gr.Button("Run shootout", variant="primary", elem_id="shootout-run")
+                sh_status = gr.Markdown(elem_id="shootout-status")
+                sh_table = gr.Dataframe(label="Results (best first per photo)", interactive=False,
+                                        elem_id="shootout-table")  # fmt: skip
+                sh_files = gr.File(label="Report, CSV and JSON", file_count="multiple",
+                                   interactive=False, elem_id="shootout-files")  # fmt: skip
 
         def history_items() -> list[tuple[str, str]]:
             """The newest finished clips, newest first, with preset, variant and seed."""
@@ -326,6 +367,55 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
         )
         run.then(history_items, outputs=history, api_name=False)
         cancel.click(None, cancels=[run], api_name=False)
+
+        # --- shootout (issue 4): photos x presets x backends into one scored report
+        def shootout(
+            files: list[str] | None,
+            presets: list[str] | None,
+            backends: list[str] | None,
+            variants: float = 2,
+            seed: float = -1,
+            progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio injects it
+        ):
+            """Run every photo x preset x backend with shared seeds; returns a table and the report."""
+            if not files:
+                raise gr.Error("Add at least one photo.", print_exception=False)
+            out_dir = (
+                settings.outputs_dir
+                / f"shootout-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
+            )
+            try:
+                result = run_shootout(
+                    files, presets or [], backends or [], out_dir, settings,
+                    seed=None if seed is None or seed < 0 else int(seed), variants=int(variants),
+                    progress=lambda f, m: progress(f, desc=m),
+                )  # fmt: skip
+            except StudioError as exc:
+                raise gr.Error(str(exc), print_exception=False) from None
+            rows = sorted(result.rows, key=lambda r: (r.photo_index, -(r.score or -1)))
+            table = [
+                [Path(r.photo).name, r.preset, r.backend, r.variant,
+                 None if r.score is None else round(r.score, 1), "winner" if r.winner else "", r.error or ""]
+                for r in rows
+            ]  # fmt: skip
+            header = ["photo", "preset", "backend", "variant", "score", "", "error"]
+            failed = sum(1 for r in rows if r.error)
+            report_url = f"/gradio_api/file={result.report}"
+            note = (
+                f"**Done in {result.elapsed_s:.0f} s**: {len(rows) - failed} clips, {failed} failed. "
+                f"[Open the report]({report_url}) (clips side by side, sortable table)."
+            )
+            files_out = [str(p) for p in (result.report, result.csv, result.json) if p]
+            return note, gr.update(value=table, headers=header), files_out
+
+        sh_go.click(
+            shootout,
+            inputs=[sh_photos, sh_presets, sh_backends, sh_variants, sh_seed],
+            outputs=[sh_status, sh_table, sh_files],
+            api_name="shootout",
+            concurrency_limit=1,
+        )
+        # --- end shootout
 
         # --- model backends (issue 3)
         def download_model(backend_id: str, progress: gr.Progress = gr.Progress(track_tqdm=True)):  # noqa: B008

@@ -158,3 +158,31 @@ def test_non_image_upload_gets_a_clear_message_and_the_server_keeps_serving(
     page.goto(app_url, wait_until="load")
     page.wait_for_selector("#generate", timeout=30_000)
     page.close()
+
+
+def test_shootout_tab_runs_photos_through_presets_and_links_a_report(browser, app_url, samples):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(app_url, wait_until="load")
+    page.get_by_role("tab", name="Shootout").click()
+    page.locator("#shootout-photos input[type=file]").set_input_files(
+        [str(samples["product"]), str(samples["portrait"])]
+    )
+    page.wait_for_timeout(500)
+    page.locator("#shootout-run").click()
+    page.wait_for_function(
+        "() => document.querySelector('#shootout-status').innerText.includes('Done')",
+        timeout=120_000,
+    )
+    assert "0 failed" in page.locator("#shootout-status").inner_text()
+    # Two photos x the default preset x the engine x two variants, with one winner per photo.
+    table = page.locator("#shootout-table").inner_text()
+    assert table.count("product/slow-push-in") == 4, table
+    assert table.count("winner") == 2, table
+    report = page.locator("#shootout-status a").get_attribute("href")
+    page.goto(app_url + report, wait_until="load")
+    page.wait_for_function(
+        "() => { const v = [...document.querySelectorAll('video')];"
+        " return v.length >= 4 && v.every(x => x.readyState >= 1); }",
+        timeout=30_000,
+    )
+    page.close()
