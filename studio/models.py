@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from studio.errors import BackendError
+from studio.fields import FieldReader
 
 log = logging.getLogger(__name__)
 
@@ -114,31 +115,10 @@ class Checkpoint:
         return max(m, round(width * scale / m) * m), max(m, round(height * scale / m) * m)
 
 
-class _Entry:
+class _Entry(FieldReader):
     """Reads typed fields from one catalog entry; every error names the file and field."""
 
-    def __init__(self, data: Any, where: str):
-        if not isinstance(data, dict):
-            raise CatalogError(f"{where}: expected a mapping of fields, got {type(data).__name__}.")
-        self.data, self.where = data, where
-
-    def fail(self, name: str, why: str) -> CatalogError:
-        return CatalogError(f"{self.where}: field '{name}' {why}")
-
-    def get(self, name: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
-        if name not in self.data:
-            if default is ...:
-                raise self.fail(name, "is missing.")
-            return default
-        value = self.data[name]
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-            want = (
-                kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            )
-            raise self.fail(name, f"must be a {want}, got {value!r}.")
-        return value
+    error = CatalogError
 
     def positive_int(self, name: str, default: Any = ...) -> int:
         value = self.get(name, int, default)

@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from studio.errors import PresetError
+from studio.fields import FieldReader
 from studio.plan import AMBIENT_KINDS, CAMERA_MOVES, EASINGS, Ambient, CameraMove
 
 log = logging.getLogger(__name__)
@@ -53,32 +54,10 @@ class Preset:
         return self.id.split("/", 1)[1]
 
 
-class _Fields:
-    """Reads typed fields out of one YAML mapping, naming file and field in every error."""
+class _Fields(FieldReader):
+    """Reads typed fields out of one preset mapping, naming file and field in every error."""
 
-    def __init__(self, data: Any, where: str):
-        if not isinstance(data, dict):
-            raise PresetError(f"{where}: expected a mapping of fields, got {type(data).__name__}.")
-        self.data = data
-        self.where = where
-
-    def fail(self, name: str, why: str) -> PresetError:
-        return PresetError(f"{self.where}: field '{name}' {why}")
-
-    def get(self, name: str, kind: type | tuple[type, ...], default: Any = ...) -> Any:
-        if name not in self.data:
-            if default is ...:
-                raise self.fail(name, "is missing.")
-            return default
-        value = self.data[name]
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
-            want = (
-                kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            )
-            raise self.fail(name, f"must be a {want}, got {value!r}.")
-        return value
+    error = PresetError
 
     def text(self, name: str, default: Any = ...) -> str:
         value = self.get(name, str, default)
