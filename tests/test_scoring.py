@@ -281,3 +281,13 @@ def test_to_dict_is_json_ready_and_every_metric_is_explained():
         assert key in d
         title, sentence, unit, higher_is_better = METRIC_INFO[key]
         assert title and sentence.endswith(".") and isinstance(higher_is_better, bool)
+
+
+def test_face_clips_can_be_scored_in_parallel_threads():
+    # The variants of a job are scored in worker threads; OpenCV's cascade is not thread-safe.
+    from concurrent.futures import ThreadPoolExecutor
+
+    same, _ = face_clips()
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda _: score_frames(same[:24]), range(8)))
+    assert all(r.metrics["face_consistency"] is not None for r in results)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
-from functools import lru_cache
 
 import cv2
 import numpy as np
@@ -30,10 +30,18 @@ class FaceStats:
     similarity: np.ndarray  # appearance similarity per frame (frame 0 is 1.0)
 
 
-@lru_cache(maxsize=1)
+_local = threading.local()
+
+
 def _cascade() -> cv2.CascadeClassifier:
     # Ships inside opencv-python-headless, so no download and no model manager involvement.
-    return cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
+    # One per thread: a CascadeClassifier is not thread-safe, and the variants of a job are
+    # scored in parallel threads (sharing one fails inside detectMultiScale).
+    cascade = getattr(_local, "cascade", None)
+    if cascade is None:
+        path = cv2.data.haarcascades + "haarcascade_frontalface_default.xml"
+        cascade = _local.cascade = cv2.CascadeClassifier(path)
+    return cascade
 
 
 def _detect(gray: np.ndarray, min_size: int = MIN_FACE, max_size: int = 0) -> np.ndarray | None:
