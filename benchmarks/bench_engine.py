@@ -64,9 +64,11 @@ def time_zoompan(photo: Path, tmp: Path, encoder: list[str]) -> float:
     return time.perf_counter() - t
 
 
-def time_studio(photo: Path, preset: str, out: Path, settings: Settings, seed: int = 1) -> float:
+def time_studio(
+    photo: Path, preset: str, out: Path, settings: Settings, seed: int = 1, frames: int = FRAMES
+) -> float:
     t = time.perf_counter()
-    job = Job(image=str(photo), preset=preset, seed=seed, size=(W, H), frames=FRAMES, fps=FPS)
+    job = Job(image=str(photo), preset=preset, seed=seed, size=(W, H), frames=frames, fps=FPS)
     for _ in run_job(prepare_job(job, settings), out, settings):
         pass
     return time.perf_counter() - t
@@ -113,7 +115,8 @@ def main() -> None:
     parser.add_argument("--no-jitter", action="store_true", help="skip the smoothness part")
     args = parser.parse_args()
     examples = ROOT / "assets" / "examples"
-    settings = Settings.from_env()
+    # The zoompan comparison is about making clips; ranking them is measured on its own below.
+    settings = Settings.from_env(score=False)
     matched = ["-preset", settings.x264_preset, "-crf", str(settings.crf)]
     print(
         f"# Embedded engine vs ffmpeg zoompan: 4 variants, {W}x{H}, {FRAMES} frames, median of {args.repeats}"
@@ -137,6 +140,20 @@ def main() -> None:
             print(
                 f"{name:<14} {preset:<24} {s:9.2f} {z:10.2f} {s / z:6.2f} {zm:13.2f} {s / zm:6.2f}"
             )
+
+        print(
+            f"\n# Scoring overhead: 4 variants, {W}x{H}, 72 frames (3 s), scored while encoding vs not"
+        )
+        print(f"{'photo':<14} {'preset':<24} {'plain s':>8} {'scored s':>9} {'overhead':>9}")
+        scored = Settings.from_env(score=True)
+        for name, preset in CASES:
+            photo = examples / name
+            plain_t, scored_t = [], []
+            for r in range(args.repeats):
+                plain_t.append(time_studio(photo, preset, tmp / f"plain-{r}", settings, frames=72))
+                scored_t.append(time_studio(photo, preset, tmp / f"scored-{r}", scored, frames=72))
+            a, b = statistics.median(plain_t), statistics.median(scored_t)
+            print(f"{name:<14} {preset:<24} {a:8.2f} {b:9.2f} {100 * (b / a - 1):8.1f}%")
 
         if args.no_jitter:
             return
