@@ -1,6 +1,6 @@
 """Take the README screenshot: start the studio, generate four variants of a sample, select one.
 
-Usage: .venv/bin/python scripts/screenshot.py [--photo assets/examples/coffee.png] [--out assets/screenshot.png]
+Usage: .venv/bin/python scripts/screenshot.py [--photo assets/examples/coffee.png] [--out /tmp/screenshot.png]
 Needs Debian's chromium (apt-get install -y chromium).
 """
 
