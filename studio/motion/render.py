@@ -224,17 +224,16 @@ class PlanRig:
             xr = self.x[x0:x1] / b + self.breath_cx * (1.0 - 1.0 / b)
             yr = self.y[y0:y1] / b + self.breath_cy * (1.0 - 1.0 / b)
             self._maps(i, xr, yr, self.w_fg, self.fmx, self.fmy)
-            fg = cv2.remap(
-                scene.image, self.fmx, self.fmy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
-            )
-            alpha = cv2.remap(
-                scene.alpha,
-                self.fmx,
-                self.fmy,
-                cv2.INTER_LINEAR,
-                borderMode=cv2.BORDER_CONSTANT,
-                borderValue=0,
-            )
+            # Colour and matte move together in one 4-channel remap (8 bits of matte are
+            # plenty for compositing). Replicating the border keeps a subject that the photo
+            # cuts off (a torso at the bottom edge) opaque instead of fading it to black.
+            layer = cv2.remap(
+                scene.image_alpha, self.fmx, self.fmy, cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_REPLICATE,
+            )  # fmt: skip
+            fg = cv2.cvtColor(layer, cv2.COLOR_RGBA2RGB)
+            alpha = layer[..., 3].astype(np.float32)
+            alpha *= 1.0 / 255.0
             patch = np.ascontiguousarray(frame[y0:y1, x0:x1])
             frame[y0:y1, x0:x1] = cv2.blendLinear(fg, patch, alpha, 1.0 - alpha)
         return self.ambient.shade(i, frame, self.roi, alpha)

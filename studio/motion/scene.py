@@ -28,6 +28,7 @@ class Scene:
     image: np.ndarray  # uint8 HxWx3 working-resolution photo (foreground layer)
     plate: np.ndarray  # uint8 HxWx3 photo with the subject inpainted away (background layer)
     alpha: np.ndarray  # float32 HxW subject matte
+    image_alpha: np.ndarray  # uint8 HxWx4: image + matte, so one remap moves the subject layer
     depth: np.ndarray  # float32 HxW, 1 = near
     depth_bg: np.ndarray  # depth with the subject filled in from its surroundings
     depth_fg: np.ndarray  # subject depth extended smoothly beyond its outline
@@ -147,6 +148,9 @@ def build_scene(
         image=work,
         plate=np.ascontiguousarray(plate),
         alpha=np.ascontiguousarray(alpha, np.float32),
+        image_alpha=np.ascontiguousarray(
+            np.dstack([work, np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)])
+        ),
         depth=depth,
         depth_bg=depth_bg.astype(np.float32),
         depth_fg=depth_fg.astype(np.float32),
@@ -161,6 +165,7 @@ def build_scene(
         scale=scale,
     )
     _readonly(scene.image, scene.plate, scene.alpha, scene.depth, scene.depth_bg, scene.depth_fg)
+    _readonly(scene.image_alpha)
     _readonly(scene.sky, scene.foliage, scene.water, scene.gloss)
     return scene
 
