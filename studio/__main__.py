@@ -69,7 +69,7 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
         print(f"warning: {w}", file=sys.stderr)
     existed = out.exists()
     before = set(out.iterdir()) if existed else set()
-    bar = tqdm(total=100, desc="Rendering", unit="%", file=sys.stderr, disable=args.quiet,
+    bar = tqdm(total=100, desc="Rendering", unit="%", file=sys.stderr, disable=args.quiet or not sys.stderr.isatty(),
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}")  # fmt: skip
     try:
         last = None
