@@ -15,8 +15,9 @@ from studio.encode import probe_mp4
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def studio(*args: str, tmp: Path) -> subprocess.CompletedProcess:
+def studio(*args: str, tmp: Path, **extra_env: str) -> subprocess.CompletedProcess:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp), "STUDIO_USER_PRESETS_DIR": str(tmp / "none")}
+    env.update(extra_env)
     return subprocess.run(
         [sys.executable, "-m", "studio", *args],
         cwd=ROOT,
@@ -145,3 +146,13 @@ def test_missing_photo_and_existing_out_folder_keeps_its_files(tmp_path):
     )
     assert_one_error_line(result)
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+
+
+def test_model_backend_that_is_not_downloaded_is_one_error_line_offline(tmp_path, samples):
+    out = tmp_path / "out"
+    result = studio(
+        "generate", str(samples["product"]), "--preset", "product/glint", "--backend", "svd-xt",
+        "--out", str(out), tmp=tmp_path, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"),
+    )  # fmt: skip
+    assert_one_error_line(result, "not downloaded", "offline")
+    assert not out.exists()
