@@ -7,6 +7,7 @@ keyword arguments for its pipeline call; everything else lives here, once.
 from __future__ import annotations
 
 import logging
+from abc import abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -108,11 +109,11 @@ class DiffusionBackend(Backend):
 
     # -- what each family file provides -----------------------------------------------
 
+    @abstractmethod
     def pipeline_kwargs(
         self, loaded: Loaded, image: Any, plans: list[VariantPlan], shot: Shot
     ) -> dict[str, Any]:
         """Keyword arguments for one pipeline call rendering len(plans) variants of image."""
-        raise NotImplementedError
 
     def shot(self, loaded: Loaded, plan: VariantPlan) -> Shot:
         """The size and frame count the model renders for a plan (families may override)."""
