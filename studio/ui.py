@@ -133,7 +133,8 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
             # Waits its turn on the device, then streams run_job and records clips in History.
             for update in runner.run(prepared, out_dir, ctx, queueing.client_key(request)):
                 progress(update.progress, desc=update.message)
-                note = f"**{update.message}** · seed {update.seed}"
+                pct = "" if update.done else f" · {update.progress:.0%}"
+                note = f"**{update.message}**{pct} · seed {update.seed}"
                 if update.warnings:
                     note += "  \n" + "  \n".join(f"⚠ {w}" for w in update.warnings)
                 yield _slots(update, note, prepared.plans[0].fps)
@@ -265,7 +266,9 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
                             cancel = gr.Button("Cancel", variant="stop", elem_id="cancel")
                         # A broken user preset file is named here (the other presets still load).
                         status = gr.Markdown(
-                            "  \n".join(f"⚠ {w}" for w in library.warnings), elem_id="status"
+                            "  \n".join(f"⚠ {w}" for w in library.warnings),
+                            elem_id="status",
+                            min_height=64,  # room for the progress bar that runs here
                         )
                     with gr.Column(scale=3, min_width=480):
                         videos, selects = [], []
@@ -362,6 +365,9 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
             inputs=[photo, preset, backend, aspect, duration, fps, seed, strength, model_folder],
             outputs=[*videos, clips_state, status, chosen, download, scores, compare],
             api_name="generate",
+            # One progress bar (and, on failure, one error badge) on the status line, instead of
+            # an overlay on each of the seven outputs.
+            show_progress_on=[status],
             # Admission only: studio.queueing runs one job per GPU, engine jobs up to the cores.
             concurrency_limit=settings.max_queue,
         )
