@@ -430,13 +430,19 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
                 note = model_manager.download_checkpoint(backend_id)
             except StudioError as exc:
                 raise gr.Error(str(exc), print_exception=False) from None
-            return f"{note}  \n{model_manager.backend_markdown(backend_id)}"
+            return f"{note}  \n{model_manager.backend_markdown(backend_id)}", refresh_backends()
+
+        def refresh_backends():
+            """The picker's labels carry each checkpoint's state (not downloaded/on disk/loaded)."""
+            return gr.update(choices=model_manager.backend_choices())
 
         backend.change(
             model_manager.backend_markdown, inputs=backend, outputs=model_info, api_name=False
         )
-        fetch.click(download_model, inputs=backend, outputs=model_info, api_name="download_model",
-                    concurrency_limit=1)  # fmt: skip
+        fetch.click(download_model, inputs=backend, outputs=[model_info, backend],
+                    api_name="download_model", concurrency_limit=1)  # fmt: skip
+        # A generation may have loaded (or evicted) a checkpoint: refresh the picker's states.
+        run.then(refresh_backends, outputs=backend, api_name=False)
         # --- end model backends
         for i, button in enumerate(selects):
             button.click(

@@ -82,3 +82,14 @@ def test_app_answers_within_a_few_seconds(tmp_path):
         assert url.startswith("http://127.0.0.1:")
     # ~4 s here (gradio import 1.7 s); the limit leaves room for a slow CI machine.
     assert elapsed < 15, elapsed
+
+
+def test_download_model_offline_is_one_clear_sentence(app_url):
+    from gradio_client import Client
+
+    client = Client(app_url, verbose=False)
+    with pytest.raises(Exception, match="offline"):
+        client.predict("svd-xt", api_name="/download_model")
+    # The backend picker lists every checkpoint with its VRAM need, licence and state.
+    info = client.view_api(return_format="dict", print_info=False)
+    assert "/download_model" in info["named_endpoints"]
