@@ -113,9 +113,13 @@ def _largest_blobs(mask: np.ndarray) -> np.ndarray:
     )
     # Bridge short vertical gaps (a dark collar between a face and a suit): a subject torn in
     # two layers would shear apart under parallax.
+    # An upright ellipse rather than a one-pixel column: a column closes only the columns that
+    # happen to have subject above and below, leaving straight seams that show once the layers move.
     vk = max(3, int(0.2 * mask.shape[0]) | 1)
-    padded = cv2.copyMakeBorder(out, vk, vk, 0, 0, cv2.BORDER_CONSTANT, value=0)
-    out = cv2.morphologyEx(padded, cv2.MORPH_CLOSE, np.ones((vk, 1), np.uint8))[vk:-vk]
+    hk = max(3, (vk // 3) | 1)
+    padded = cv2.copyMakeBorder(out, vk, vk, hk, hk, cv2.BORDER_CONSTANT, value=0)
+    ellipse = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (hk, vk))
+    out = cv2.morphologyEx(padded, cv2.MORPH_CLOSE, ellipse)[vk:-vk, hk:-hk]
     # Fill interior holes: anything not reachable from the border through background.
     inv = (1 - out).astype(np.uint8)
     n2, lab2 = cv2.connectedComponents(inv, connectivity=4)
