@@ -119,3 +119,85 @@ def test_auto_prefers_depth_anything_when_cached(monkeypatch):
 def test_unknown_depth_source_is_refused():
     with pytest.raises(BackendError, match="Unknown depth source"):
         get_depth_source("lidar")
+
+
+LEARNED_DEPTH_SCRIPT = r"""
+import json, sys
+import numpy as np
+from studio.backends import get_backend
+from studio.backends.base import RenderContext
+from studio.depth import DepthAnythingDepth, get_depth_source
+from studio.images import load_photo
+from studio.presets import load_library
+from studio.variants import plan_variants
+
+source = get_depth_source("auto")
+photo = load_photo(sys.argv[1]).rgb
+depth = source.estimate(photo)
+engine = get_backend("engine")
+plan = plan_variants(load_library().get("scenic/parallax-orbit"), seed=1, n=1, width=128, height=72,
+                     frames=6, fps=12)[0]
+frames = list(engine.render(engine.prepare(photo, [plan], RenderContext()), plan, RenderContext()))
+print(json.dumps({"source": type(source).__name__, "engine": type(engine.depth_source()).__name__,
+                  "shape": list(depth.shape), "lo": float(depth.min()), "hi": float(depth.max()),
+                  "frames": len(frames)}))
+"""
+
+
+def _tiny_depth_anything(folder):
+    """A random-weight Depth Anything V2 with the real architecture, small enough for a test."""
+    from transformers import (
+        DepthAnythingConfig,
+        DepthAnythingForDepthEstimation,
+        Dinov2Config,
+        DPTImageProcessor,
+    )
+
+    backbone = Dinov2Config(hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
+                            intermediate_size=64, image_size=56, patch_size=14,
+                            out_features=["stage1", "stage2", "stage3", "stage4"],
+                            reshape_hidden_states=False)  # fmt: skip
+    config = DepthAnythingConfig(backbone_config=backbone, reassemble_hidden_size=32,
+                                 patch_size=14, neck_hidden_sizes=[16, 16, 16, 16],
+                                 fusion_hidden_size=16, head_hidden_size=8)  # fmt: skip
+    DepthAnythingForDepthEstimation(config).save_pretrained(folder)
+    DPTImageProcessor(size={"height": 56, "width": 56}, keep_aspect_ratio=True,
+                      ensure_multiple_of=14).save_pretrained(folder)  # fmt: skip
+
+
+def test_learned_depth_is_used_from_the_local_cache_when_present(tmp_path):
+    # Lay the tiny model out exactly as huggingface_hub caches a download, then run the real
+    # loading code offline in a fresh process (the hub reads its cache path at import).
+    import json
+
+    from studio.depth import DEPTH_ANYTHING_REPO
+
+    root = EXAMPLES.parents[1]
+
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    repo_dir = tmp_path / "hub" / ("models--" + DEPTH_ANYTHING_REPO.replace("/", "--"))
+    snapshot = repo_dir / "snapshots" / revision
+    _tiny_depth_anything(snapshot)
+    (repo_dir / "refs").mkdir()
+    (repo_dir / "refs" / "main").write_text(revision)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "HF_HUB_OFFLINE": "1",
+           "HF_HUB_CACHE": str(tmp_path / "hub"), "STUDIO_DEPTH": "auto"}  # fmt: skip
+    photo = str(EXAMPLES / "rocket.jpg")
+    run = subprocess.run([sys.executable, "-c", LEARNED_DEPTH_SCRIPT, photo], cwd=root, env=env,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    assert report["source"] == report["engine"] == "DepthAnythingDepth"
+    # Random weights give a flat map; the point is the real load and inference path.
+    assert report["shape"] == [427, 640] and 0.0 <= report["lo"] <= report["hi"] <= 1.0
+    assert report["frames"] == 6
+
+    # STUDIO_DEPTH=heuristic overrides the cached model.
+    env["STUDIO_DEPTH"] = "heuristic"
+    script = LEARNED_DEPTH_SCRIPT.replace(
+        'get_depth_source("auto")', 'get_depth_source("heuristic")'
+    )
+    run = subprocess.run([sys.executable, "-c", script, photo], cwd=root, env=env,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert json.loads(run.stdout.strip().splitlines()[-1])["engine"] == "HeuristicDepth"

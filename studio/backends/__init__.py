@@ -19,8 +19,10 @@ class BackendInfo:
 
 def _engine() -> Backend:
     from studio.backends.engine import EngineBackend
+    from studio.settings import Settings
 
-    return EngineBackend()
+    # STUDIO_DEPTH: "auto" uses Depth Anything V2 when its weights are cached, else the heuristic.
+    return EngineBackend(depth=Settings.from_env().depth)
 
 
 _REGISTRY: dict[str, BackendInfo] = {
