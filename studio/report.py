@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from studio import __version__
 from studio.scoring import METRIC_INFO
+from studio.scoring.explain import number
 
 if TYPE_CHECKING:
     from studio.shootout import ShootoutResult, ShootoutRow
@@ -40,19 +41,6 @@ def _columns(names: list[str]) -> list[Column]:
             higher = None
         cols.append(Column(key, title, unit, sentence, higher))
     return cols
-
-
-def _number(value: Any) -> str:
-    """Three significant figures for the eye; the exact value stays in data-v for sorting."""
-    if value is None:
-        return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, int):
-        return str(value)
-    if abs(value) >= 100:
-        return f"{value:.0f}"
-    return f"{value:.3g}"
 
 
 def _href(rel: str | None) -> str | None:
@@ -95,7 +83,7 @@ def _clip(row: ShootoutRow) -> dict[str, Any]:
 def _table_row(row: ShootoutRow, columns: list[Column]) -> dict[str, Any]:
     metrics = [
         {"v": "" if row.metrics.get(c.key) is None else row.metrics[c.key],
-         "text": _number(row.metrics.get(c.key))}
+         "text": number(row.metrics.get(c.key))}
         for c in columns
     ]  # fmt: skip
     return {

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from studio.scoring import DECODE_SIDE, METRIC_INFO, ClipError, ClipScore, score_clip
+from studio.scoring.explain import number
 
 # Facts about the file, printed on one line under the metrics.
 FACTS = ("frames", "width", "height", "fps")
@@ -54,14 +55,6 @@ def score_files(paths: list[str], source: np.ndarray | None = None) -> list[Verd
     return verdicts
 
 
-def _number(value: float | int) -> str:
-    if isinstance(value, (int, np.integer)):
-        return str(value)
-    if abs(value) >= 100:
-        return f"{value:.0f}"
-    return f"{value:.3g}"
-
-
 def describe(score: ClipScore, name: str) -> list[str]:
     """A block of aligned lines: score, static flag, each metric with its unit, then the facts."""
     data = score.to_dict()
@@ -75,7 +68,7 @@ def describe(score: ClipScore, name: str) -> list[str]:
     for key in metrics:
         title, _, unit, _ = METRIC_INFO.get(key, (key, "", "", None))
         value = data[key]
-        text = f"{_number(value)} {unit}".rstrip() if value is not None else "—"
+        text = f"{number(value)} {unit}".rstrip() if value is not None else "—"
         if value is None and key in MISSING:
             text += f" ({MISSING[key]})"
         lines.append(f"  {title:<{width}}  {text}")

@@ -6,6 +6,8 @@ import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
+
 from studio.scoring.ranking import METRIC_INFO
 
 # The columns a creator cares about, in reading order.
@@ -20,13 +22,16 @@ TABLE_METRICS = (
 )
 
 
-def _fmt(value: Any) -> str:
+def number(value: Any) -> str:
+    """A metric as a person reads it: three significant figures, whole numbers as they are."""
     if value is None:
-        return "–"
-    if isinstance(value, bool):
+        return "—"
+    if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
-    if isinstance(value, float):
-        return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"
+    if isinstance(value, (int, np.integer)):
+        return str(value)
+    if isinstance(value, (float, np.floating)):
+        return f"{value:.0f}" if abs(value) >= 100 else f"{value:.3g}"
     return str(value)
 
 
@@ -55,7 +60,9 @@ def table_html(rows: Sequence[tuple[str, Mapping[str, Any] | None, Sequence[str]
         cells = [f"<td>{html.escape(name)} " + "".join(
             f'<span class="badge">{html.escape(b)}</span>' for b in badges) + "</td>"]  # fmt: skip
         for key in TABLE_METRICS:
-            cells.append(f"<td>{html.escape(_fmt(None if score is None else score.get(key)))}</td>")
+            cells.append(
+                f"<td>{html.escape(number(None if score is None else score.get(key)))}</td>"
+            )
         body.append("<tr>" + "".join(cells) + "</tr>")
     notes = "".join(
         f"<li><b>{html.escape(METRIC_INFO[k][0])}</b>: {html.escape(METRIC_INFO[k][1])}</li>"
