@@ -3,9 +3,49 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import logging
+import socket
 
 from studio.settings import Settings
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(
+            f"port must be a whole number from 1 to 65535, got '{text}'"
+        )
+    return port
+
+
+def _cannot_listen(host: str, port: int) -> str | None:
+    """Why the studio could not listen on host:port, as one sentence, or None when it can.
+
+    Binds a socket the way uvicorn does (SO_REUSEADDR, IPv6 when the host has a colon), so a
+    port that only lingers in TIME_WAIT counts as free, and a listening one as busy.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((host, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return _port_busy(host, port)
+        reason = exc.strerror or str(exc)
+        return f"Cannot listen on {host}:{port} ({reason}); check --host and --port."
+    return None
+
+
+def _port_busy(host: str, port: int) -> str:
+    other = port + 1 if port < 65535 else port - 1
+    return (
+        f"Port {port} on {host} is already in use; start with --port {other} (or set STUDIO_PORT)."
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -15,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
         "--host", default=defaults.host, help=f"address to bind (default {defaults.host})"
     )
     parser.add_argument(
-        "--port", type=int, default=defaults.port, help=f"port (default {defaults.port})"
+        "--port", type=_port, default=defaults.port, help=f"port (default {defaults.port})"
     )
     parser.add_argument(
         "--share", action="store_true", default=defaults.share, help="create a public Gradio link"
@@ -26,6 +66,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="allow --share or a non-loopback --host without a login")  # fmt: skip
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up requests
 
     from studio import retention, security
     from studio.errors import StudioError
@@ -36,23 +77,39 @@ def main(argv: list[str] | None = None) -> None:
         logins = security.check_exposure(settings)
     except StudioError as exc:
         parser.exit(2, f"error: {exc}\n")
+    # Refuse a busy port before the slow part, in a sentence that names the flag to change.
+    problem = _cannot_listen(settings.host, settings.port)
+    if problem:
+        parser.exit(2, f"error: {problem}\n")
     retention.start(settings)  # stray temp files, History vs disk, then a periodic sweep
 
     from studio.ui import build_ui
 
     demo = build_ui(settings)
     demo.queue(default_concurrency_limit=1, max_size=settings.max_queue)
-    demo.launch(
-        server_name=settings.host,
-        server_port=settings.port,
-        share=settings.share,
-        css=demo.studio_css,
-        auth=logins or None,
-        allowed_paths=security.allowed_paths(settings),
-        blocked_paths=security.blocked_paths(settings),
-        max_file_size=settings.max_upload_mb * 1024 * 1024,
-        show_error=True,
-    )
+    try:
+        demo.launch(
+            server_name=settings.host,
+            server_port=settings.port,
+            share=settings.share,
+            css=demo.studio_css,
+            auth=logins or None,
+            allowed_paths=security.allowed_paths(settings),
+            blocked_paths=security.blocked_paths(settings),
+            max_file_size=settings.max_upload_mb * 1024 * 1024,
+            show_error=True,
+            # quiet: no "set `share=True` in `launch()`" hint, which is not how this studio
+            # shares (--share with a login); the address is printed below instead.
+            quiet=True,
+            prevent_thread_lock=True,
+        )
+    except OSError as exc:
+        # Something took the port between the check above and Gradio's own bind.
+        if "Cannot find empty port" not in str(exc):
+            raise
+        parser.exit(2, f"error: {_port_busy(settings.host, settings.port)}\n")
+    print(f"Motion Studio is running at {demo.local_url.rstrip('/')}", flush=True)
+    demo.block_thread()
 
 
 if __name__ == "__main__":

@@ -30,6 +30,22 @@ def _size(text: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
+def _seed(text: str) -> int | None:
+    """-1 means a random seed, as in the studio; other values go to the job's own check."""
+    try:
+        seed = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed must be a whole number, got '{text}'") from None
+    return None if seed == -1 else seed
+
+
+def _require_files(*paths: Path | None) -> None:
+    """Name a missing input file as it was typed, before the library words it for a web upload."""
+    for path in paths:
+        if path is not None and not path.exists():
+            raise StudioError(f"no such file: {path}")
+
+
 def cmd_presets(args: argparse.Namespace, settings: Settings) -> int:
     from studio.presets import load_library
 
@@ -47,6 +63,7 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
 
     from studio.variants import Job, prepare_job, run_job
 
+    _require_files(args.image)
     job = Job(
         image=str(args.image),
         preset=args.preset,
@@ -104,6 +121,7 @@ def _model_params(args: argparse.Namespace) -> dict:
 
 
 def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
+    from studio.backends import list_backends
     from studio.models import catalog_table, get_manager
 
     manager = get_manager()
@@ -117,6 +135,12 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     for line in catalog_table(manager):
         print(line)
+    # The embedded engine is a backend too, with nothing to download (as in the README's table).
+    engine = next(info for info in list_backends() if info.id == "engine")
+    print(f"engine  {engine.title}  [built in]")
+    print("    no weights, nothing to download")
+    print("    any size and frame count · runs on the CPU, no GPU needed · "
+          "Apache-2.0 (this repository): Commercial use allowed.")  # fmt: skip
     return 0
 
 
@@ -125,6 +149,7 @@ def cmd_score(args: argparse.Namespace, settings: Settings) -> int:
 
     from studio.scorecard import describe, explain, load_source, score_files
 
+    _require_files(args.source)
     source = load_source(args.source) if args.source else None
     verdicts = score_files([str(p) for p in args.clips], source)
     if len(verdicts) == 1 and verdicts[0].error:
@@ -153,12 +178,14 @@ def cmd_shootout(args: argparse.Namespace, settings: Settings) -> int:
 
     from studio.shootout import run_shootout
 
+    _require_files(*args.images)
     bar = None
 
     def progress(fraction: float, message: str) -> None:
         nonlocal bar  # created on first progress, so a refused shootout prints only its error
         if bar is None:
-            bar = tqdm(total=100, desc="Shootout", file=sys.stderr, disable=args.quiet,
+            bar = tqdm(total=100, desc="Shootout", file=sys.stderr,
+                       disable=args.quiet or not sys.stderr.isatty(),
                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}{postfix}")  # fmt: skip
         bar.n = round(fraction * 100)
         bar.set_postfix_str(message, refresh=False)
@@ -199,7 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--preset", required=True, help="preset id, e.g. product/slow-push-in")
     gen.add_argument("--backend", default="engine", help="backend id (default: engine)")
     gen.add_argument("--variants", type=int, default=4, help="how many variants (default 4)")
-    gen.add_argument("--seed", type=int, default=None, help="seed for reproducible variants")
+    gen.add_argument("--seed", type=_seed, default=None,
+                     help="seed for reproducible variants (omit or -1: random)")  # fmt: skip
     gen.add_argument("--size", type=_size, default=None, help="output size WxH, e.g. 1024x576")
     gen.add_argument(
         "--aspect", default=None, help="16:9, 9:16, 1:1, 4:5 or match (default: preset's)"
@@ -244,7 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     shoot.add_argument("--backends", type=_ids, default=["engine"],
                        help="backend ids, comma-separated (default: engine)")  # fmt: skip
     shoot.add_argument("--out", required=True, help="folder for the clips, report and results")
-    shoot.add_argument("--seed", type=int, default=None, help="seed for a reproducible shootout")
+    shoot.add_argument("--seed", type=_seed, default=None,
+                       help="seed for a reproducible shootout (omit or -1: random)")  # fmt: skip
     shoot.add_argument("--variants", type=int, default=2, help="variants per cell (default 2)")
     shoot.add_argument("--size", type=_size, default=None, help="WxH (default: preset's aspect)")
     shoot.add_argument("--frames", type=int, default=None, help="frame count (default: preset's)")

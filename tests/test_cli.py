@@ -15,13 +15,17 @@ from studio.encode import probe_mp4
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def studio(*args: str, tmp: Path, **extra_env: str) -> subprocess.CompletedProcess:
+def studio_env(tmp: Path, **extra_env: str) -> dict[str, str]:
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp), "STUDIO_USER_PRESETS_DIR": str(tmp / "none")}
     env.update(extra_env)
+    return env
+
+
+def studio(*args: str, tmp: Path, **extra_env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "studio", *args],
         cwd=ROOT,
-        env=env,
+        env=studio_env(tmp, **extra_env),
         capture_output=True,
         text=True,
         timeout=300,
@@ -156,3 +160,116 @@ def test_model_backend_that_is_not_downloaded_is_one_error_line_offline(tmp_path
     )  # fmt: skip
     assert_one_error_line(result, "not downloaded", "offline")
     assert not out.exists()
+
+
+TINY = ("--variants", "1", "--size", "128x128", "--frames", "8")
+
+
+def test_seed_minus_one_means_a_new_random_seed_each_run(tmp_path, samples):
+    seeds = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        result = studio("generate", str(samples["product"]), "--preset", "product/glint",
+                        "--seed", "-1", *TINY, "--out", str(out), "-q", tmp=tmp_path,
+                        STUDIO_SCORE="0")  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        (line,) = result.stderr.strip().splitlines()
+        assert line.startswith("seed: ")
+        seed = int(line.removeprefix("seed: "))
+        assert 0 <= seed < 2**31
+        summary = json.loads((out / "manifest.json").read_text())
+        assert summary["job_seed"] == seed
+        seeds.append(seed)
+    assert seeds[0] != seeds[1]
+
+
+@pytest.mark.parametrize("seed", ["-2", "2147483648"])
+def test_other_out_of_range_seeds_are_refused_with_the_limit_written_out(tmp_path, samples, seed):
+    out = tmp_path / "out"
+    result = studio("generate", str(samples["product"]), "--preset", "product/glint",
+                    "--seed", seed, "--out", str(out), tmp=tmp_path)  # fmt: skip
+    assert_one_error_line(result, "Seed must be", "2147483647")
+    assert "e+09" not in result.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["generate", "{missing}", "--preset", "product/glint", "--out", "{out}"],
+        ["shootout", "{product}", "{missing}", "--presets", "product/glint", "--out", "{out}"],
+        ["score", "{clip}", "--source", "{missing}"],
+    ],
+    ids=["generate", "shootout", "score-source"],
+)
+def test_missing_file_is_named_as_typed_in_command_line_words(tmp_path, samples, command):
+    missing = "no-such-folder/photo.jpg"  # relative, as a user types it
+    out = tmp_path / "out"
+    names = {"missing": missing, "out": str(out), "product": str(samples["product"]),
+             "clip": str(ROOT / "README.md")}  # fmt: skip
+    result = studio(*[part.format(**names) for part in command], tmp=tmp_path)
+    assert_one_error_line(result)
+    assert result.stderr.strip() == f"error: no such file: {missing}"
+    assert "upload" not in result.stderr
+    assert not out.exists()
+
+
+def test_models_lists_the_embedded_engine_beside_the_checkpoints(tmp_path):
+    result = studio("models", tmp=tmp_path, HF_HUB_OFFLINE="1", HF_HOME=str(tmp_path / "hf"))
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    rows = [line.split()[0] for line in lines if not line.startswith(" ")]
+    assert "engine" in rows and "svd-xt" in rows
+    at = lines.index(next(line for line in lines if line.startswith("engine ")))
+    engine = "\n".join(lines[at : at + 3])
+    assert "Embedded motion engine" in engine and "nothing to download" in engine
+    assert "CPU" in engine and "Apache-2.0" in engine and "Commercial use allowed" in engine
+
+
+def _shootout_args(samples, out: Path) -> list[str]:
+    return [sys.executable, "-m", "studio", "shootout", str(samples["product"]),
+            str(samples["scenic"]), "--presets", "product/glint", "--seed", "4", *TINY,
+            "--out", str(out)]  # fmt: skip
+
+
+def test_shootout_into_a_redirected_stderr_writes_no_progress(tmp_path, samples):
+    out = tmp_path / "out"
+    log = tmp_path / "stderr.txt"
+    with log.open("w") as stderr:
+        result = subprocess.run(_shootout_args(samples, out), cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=stderr, text=True, timeout=300,
+                                env=studio_env(tmp_path, STUDIO_SCORE="0"))  # fmt: skip
+    assert result.returncode == 0, log.read_text()
+    assert log.read_text() == ""  # no bar, no "\r" updates: nothing went wrong, nothing to say
+    lines = result.stdout.splitlines()
+    assert [line.split(":")[0] for line in lines[:2]] == ["winner coffee.png", "winner rocket.jpg"]
+    assert lines[-1] == str(out / "report.html")
+
+
+def test_shootout_on_a_terminal_shows_its_progress_bar(tmp_path, samples):
+    import fcntl
+    import os
+    import pty
+    import struct
+    import termios
+
+    primary, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))  # 80 columns
+    try:
+        proc = subprocess.Popen(_shootout_args(samples, tmp_path / "out"), cwd=ROOT,
+                                stdout=subprocess.PIPE, stderr=secondary,
+                                env=studio_env(tmp_path, STUDIO_SCORE="0"))  # fmt: skip
+        os.close(secondary)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:  # the terminal closed: the process has exited
+                break
+            if not chunk:
+                break
+            seen += chunk
+        assert proc.wait(timeout=300) == 0, seen
+    finally:
+        os.close(primary)
+    assert b"Shootout" in seen and b"100%" in seen
