@@ -1,19 +1,43 @@
 // Comparison controls for the four variants: one play/pause/scrub for all, frame stepping,
 // an A/B viewer with flip and split slider, and keys 1-4 to select. Runs as the js_on_load of
-// the gr.HTML bar (`element` is that bar). Plain DOM, no libraries, nothing from the network.
+// the gr.HTML bar (`element` is that bar, `props.value` the clips' fps). Plain DOM, no
+// libraries, nothing from the network.
+//
+// The clips change under the bar (a new job, autoplay, a video's own controls), so the bar
+// never trusts what it showed before: every frame, tick() reads the clips and redraws the
+// button label, the frame counter, the A/B sources and the outline from what they are now.
 (() => {
   const bar = element;
   const $ = (sel) => bar.querySelector(sel);
-  const gridVideos = () =>
-    [1, 2, 3, 4].map((i) => document.querySelector(`#variant-${i} video`)).filter((v) => v && v.currentSrc);
-  const abVideos = () => [$(".ab-a"), $(".ab-b")].filter((v) => v && v.currentSrc);
+  const slotVideo = (i) => document.querySelector(`#variant-${i} video`);
+  const gridVideos = () => [1, 2, 3, 4].map(slotVideo).filter((v) => v && v.currentSrc);
+  const abOpen = () => !$(".ab-box").hidden;
+  const abVideos = () =>
+    abOpen() ? [$(".ab-a"), $(".ab-b")].filter((v) => v && v.currentSrc) : [];
   const all = () => [...gridVideos(), ...abVideos()];
-  const fps = () => Number(($(".cmp") || {dataset: {}}).dataset.fps || 24);
+  const fps = () => {
+    const f = Number(props.value);
+    return f > 0 ? f : 24;
+  };
   const leader = () => gridVideos()[0];
+  const ready = (v) => v && Number.isFinite(v.duration) && v.duration > 0;
+
+  // Frames are counted from the leader's duration and the job's fps, the same way everywhere:
+  // a clip of `total` frames shows frame k (0-based) from k/fps until (k+1)/fps.
+  const total = (v) => Math.max(1, Math.round(v.duration * fps()));
+  const frameOf = (v) =>
+    Math.min(total(v) - 1, Math.max(0, Math.floor(v.currentTime * fps() + 1e-3)));
+  // Seek to the middle of a frame, so that every clip shows that frame whatever its rounding.
+  const frameTime = (v, k) => Math.min((k + 0.5) / fps(), Math.max(0, v.duration - 1e-3));
 
   function setTime(t) {
+    const lead = leader();
+    if (ready(lead)) t = Math.min(t, frameTime(lead, total(lead) - 1));
     for (const v of all()) {
-      if (Number.isFinite(v.duration)) v.currentTime = Math.min(t, Math.max(0, v.duration - 1e-3));
+      if (!ready(v)) continue;
+      const to = Math.min(t, Math.max(0, v.duration - 1e-3));
+      // Chromium sends a paused looping clip back to 0 when asked to seek where it already is.
+      if (Math.abs(v.currentTime - to) > 1e-4) v.currentTime = to;
     }
   }
   function playAll() {
@@ -23,11 +47,11 @@
       v.muted = true;
       v.play().catch(() => {});
     }
-    $(".cmp-play").textContent = "Pause all";
+    showPlaying(true);
   }
   function pauseAll() {
     for (const v of all()) v.pause();
-    $(".cmp-play").textContent = "Play all";
+    showPlaying(false);
   }
   function togglePlay() {
     const lead = leader();
@@ -36,43 +60,33 @@
   }
   function step(frames) {
     const lead = leader();
-    if (!lead) return;
+    if (!ready(lead)) return;
     pauseAll();
-    const t = Math.max(0, Math.min(lead.duration || 0, lead.currentTime + frames / fps()));
-    setTime(t);
+    const k = Math.max(0, Math.min(total(lead) - 1, frameOf(lead) + frames));
+    setTime(frameTime(lead, k));
   }
 
-  // Keep every clip on the leader's clock: correct anything more than half a frame off.
-  function tick() {
-    const lead = leader();
-    if (lead && Number.isFinite(lead.duration) && lead.duration > 0) {
-      const tol = 0.5 / fps();
-      for (const v of all()) {
-        if (v === lead) continue;
-        if (Math.abs(v.currentTime - lead.currentTime) > tol && Number.isFinite(v.duration)) {
-          v.currentTime = Math.min(lead.currentTime, v.duration - 1e-3);
-        }
-        if (!lead.paused && v.paused) v.play().catch(() => {});
-        if (lead.paused && !v.paused) v.pause();
-      }
-      const scrub = $(".cmp-scrub");
-      if (document.activeElement !== scrub) scrub.value = String(lead.currentTime / lead.duration);
-      $(".cmp-time").textContent =
-        `frame ${Math.round(lead.currentTime * fps()) + 1} / ${Math.round(lead.duration * fps())}`;
-    }
-    requestAnimationFrame(tick);
+  function showPlaying(playing) {
+    const btn = $(".cmp-play");
+    const text = playing ? "Pause all" : "Play all";
+    if (btn.textContent !== text) btn.textContent = text;
   }
 
+  // The A/B viewer shows the takes now in the slots it names (none while it is closed).
   function loadAB() {
-    const grid = [1, 2, 3, 4].map((i) => document.querySelector(`#variant-${i} video`));
-    const a = grid[Number($(".ab-pick-a").value) - 1];
-    const b = grid[Number($(".ab-pick-b").value) - 1];
-    for (const [slot, src] of [[$(".ab-a"), a], [$(".ab-b"), b]]) {
-      const url = src && src.currentSrc;
-      if (url && slot.src !== url) slot.src = url;
+    const open = abOpen();
+    for (const [slot, pick] of [[$(".ab-a"), $(".ab-pick-a")], [$(".ab-b"), $(".ab-pick-b")]]) {
+      const src = slotVideo(Number(pick.value));
+      const url = open && src ? src.currentSrc : "";
+      if (url && slot.src !== url) {
+        slot.src = url;
+      } else if (!url && slot.getAttribute("src")) {
+        slot.removeAttribute("src");
+        slot.load();
+      }
     }
     const lead = leader();
-    if (lead) setTime(lead.currentTime);
+    if (open && lead) setTime(lead.currentTime);
   }
   function split(pct) {
     $(".ab-b").style.clipPath = `inset(0 0 0 ${pct}%)`;
@@ -81,7 +95,51 @@
   function flip() {
     const b = $(".ab-b");
     b.style.visibility = b.style.visibility === "hidden" ? "visible" : "hidden";
-    $(".ab-label").textContent = b.style.visibility === "hidden" ? "showing A" : "showing B (right of the line)";
+    $(".ab-label").textContent =
+      b.style.visibility === "hidden" ? "showing A" : "showing B (right of the line)";
+  }
+
+  // The slot outlined is the one whose clip is in the Selected panel: a new job (whose clips
+  // are not selected yet) clears it, and the preselected best take outlines slot 1.
+  function outline() {
+    const chosen = document.querySelector("#selected video");
+    const picked = chosen ? chosen.currentSrc : "";
+    for (const i of [1, 2, 3, 4]) {
+      const slot = document.querySelector(`#variant-${i}`);
+      const col = slot && slot.closest(".variant");
+      if (!col) continue;
+      const v = slotVideo(i);
+      col.classList.toggle("selected", Boolean(picked && v && v.currentSrc === picked));
+    }
+  }
+
+  let gridSources = "";
+  function tick() {
+    const sources = [1, 2, 3, 4].map((i) => (slotVideo(i) || {}).currentSrc || "").join(" ");
+    if (sources !== gridSources) {
+      gridSources = sources;
+      loadAB();
+    }
+    outline();
+    const lead = leader();
+    showPlaying(Boolean(lead && !lead.paused));
+    // Keep every clip on the leader's clock: correct anything more than half a frame off.
+    if (ready(lead)) {
+      const tol = 0.5 / fps();
+      for (const v of all()) {
+        if (v === lead) continue;
+        if (Math.abs(v.currentTime - lead.currentTime) > tol && ready(v)) {
+          v.currentTime = Math.min(lead.currentTime, v.duration - 1e-3);
+        }
+        if (!lead.paused && v.paused) v.play().catch(() => {});
+        if (lead.paused && !v.paused) v.pause();
+      }
+      const scrub = $(".cmp-scrub");
+      if (document.activeElement !== scrub) scrub.value = String(lead.currentTime / lead.duration);
+    }
+    const counter = ready(lead) ? `frame ${frameOf(lead) + 1} / ${total(lead)}` : "";
+    if ($(".cmp-time").textContent !== counter) $(".cmp-time").textContent = counter;
+    requestAnimationFrame(tick);
   }
 
   $(".cmp-play").addEventListener("click", togglePlay);
@@ -89,14 +147,14 @@
   $(".cmp-fwd").addEventListener("click", () => step(1));
   $(".cmp-scrub").addEventListener("input", (e) => {
     const lead = leader();
-    if (!lead) return;
+    if (!ready(lead)) return;
     pauseAll();
-    setTime(Number(e.target.value) * (lead.duration || 0));
+    setTime(Number(e.target.value) * lead.duration);
   });
   $(".cmp-ab").addEventListener("click", () => {
     const box = $(".ab-box");
     box.hidden = !box.hidden;
-    if (!box.hidden) loadAB();
+    loadAB();
   });
   $(".ab-pick-a").addEventListener("change", loadAB);
   $(".ab-pick-b").addEventListener("change", loadAB);
@@ -104,11 +162,14 @@
   $(".ab-flip").addEventListener("click", flip);
   split(50);
 
-  // Keys: 1-4 select a variant, space plays/pauses all, , and . step a frame, f flips A/B.
-  document.addEventListener("keydown", (e) => {
+  // Keys: 1-4 select the take in that slot (as its button does), space plays/pauses all,
+  // , and . step a frame, f flips A/B.
+  const typing = (e) => {
     const tag = (e.target && e.target.tagName) || "";
-    if (["INPUT", "TEXTAREA", "SELECT"].includes(tag) || e.target.isContentEditable) return;
-    if (e.metaKey || e.ctrlKey || e.altKey) return;
+    return ["INPUT", "TEXTAREA", "SELECT"].includes(tag) || e.target.isContentEditable;
+  };
+  document.addEventListener("keydown", (e) => {
+    if (typing(e) || e.metaKey || e.ctrlKey || e.altKey) return;
     if (["1", "2", "3", "4"].includes(e.key)) {
       const btn = document.querySelector(`#select-${e.key}`);
       if (btn) {
@@ -122,14 +183,9 @@
     else if (e.key === ".") step(1);
     else if (e.key === "f") flip();
   });
-
-  // Outline the chosen variant in the grid.
-  document.addEventListener("click", (e) => {
-    const btn = e.target.closest && e.target.closest("[id^=select-]");
-    if (!btn) return;
-    document.querySelectorAll(".variant.selected").forEach((el) => el.classList.remove("selected"));
-    const col = btn.closest(".variant");
-    if (col) col.classList.add("selected");
+  // A focused button would also "click" on space's keyup: space already toggled playback.
+  document.addEventListener("keyup", (e) => {
+    if (e.key === " " && !typing(e) && !(e.metaKey || e.ctrlKey || e.altKey)) e.preventDefault();
   });
 
   requestAnimationFrame(tick);
