@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up requests
 
-    from studio import retention, security
+    from studio import retention, security, webguard
     from studio.errors import StudioError
 
     settings = Settings.from_env(host=args.host, port=args.port, share=args.share, auth=args.auth,
@@ -98,6 +98,8 @@ def main(argv: list[str] | None = None) -> None:
             blocked_paths=security.blocked_paths(settings),
             max_file_size=settings.max_upload_mb * 1024 * 1024,
             show_error=True,
+            # Per-login privacy of clips and reports, and a brake on password guessing.
+            app_kwargs={"middleware": webguard.middleware(settings)},
             # quiet: no "set `share=True` in `launch()`" hint, which is not how this studio
             # shares (--share with a login); the address is printed below instead.
             quiet=True,

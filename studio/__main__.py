@@ -82,7 +82,7 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     if out.exists() and not out.is_dir():
         raise StudioError(f"--out {out} exists and is not a folder.")
     prepared = prepare_job(job, settings)  # validates everything before the disk is touched
-    for w in prepared.photo.warnings:
+    for w in prepared.warnings:
         print(f"warning: {w}", file=sys.stderr)
     existed = out.exists()
     before = set(out.iterdir()) if existed else set()

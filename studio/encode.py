@@ -1,12 +1,22 @@
-"""Frames -> H.264 MP4 (yuv420p, +faststart) and JSON manifests, written atomically."""
+"""Frames -> H.264 MP4 (yuv420p, +faststart, BT.709) and JSON/text files, written atomically.
+
+Every file is written under a hidden temporary name beside its target, checked, flushed to the
+disk, and only then renamed into place, so a final name always holds a complete file. Callers
+that publish several files together (a clip and its manifest) stage each one and commit them
+in order (see Staged).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
+import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +24,27 @@ import numpy as np
 
 from studio.errors import StudioError
 
+log = logging.getLogger(__name__)
+
+# Files the studio writes are readable like any other file the user makes (mkstemp's
+# 0600 would hide clips from the user's other programs and other accounts they share with).
+_FILE_MODE = 0o666
+
 
 class EncodeError(StudioError):
     """The video could not be written (disk full, ffmpeg missing...)."""
+
+
+def _umask() -> int:
+    # Read without changing it: os.umask() sets it process-wide, which races with other threads.
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    return 0o022
+
+
+_MODE = _FILE_MODE & ~_umask()
 
 
 def _temp_beside(path: Path, suffix: str) -> Path:
@@ -27,18 +55,71 @@ def _temp_beside(path: Path, suffix: str) -> Path:
     return Path(tmp)
 
 
-def write_mp4(
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 1e6:.1f} MB" if n < 10e9 else f"{n / 1e9:.0f} GB"
+
+
+def write_failure(path: Path, exc: BaseException | None, what: str) -> EncodeError:
+    """One sentence for a file we could not write; the technical details go to the log."""
+    try:
+        free = shutil.disk_usage(path.parent).free
+    except OSError:
+        free = None
+    text = str(exc or "")
+    full = isinstance(exc, OSError) and exc.errno == errno.ENOSPC
+    full = full or "No space left" in text or (free is not None and free < 16e6)
+    log.error("Writing %s failed (free space: %s): %s", path, free, text or exc)
+    if full:
+        left = f" ({_megabytes(free)} free)" if free is not None else ""
+        return EncodeError(
+            f"The disk that holds the outputs folder is full{left}; free some space, or set "
+            "STUDIO_OUTPUTS_DIR to a folder on a bigger disk, and try again."
+        )
+    return EncodeError(f"The {what} could not be written; the details are in the studio's log.")
+
+
+@dataclass
+class Staged:
+    """A complete, checked file under a temporary name, waiting to be given its final name."""
+
+    tmp: Path
+    path: Path
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def commit(self) -> Path:
+        """Give the file its final name (atomic), readable by the user, and durable."""
+        os.chmod(self.tmp, _MODE)
+        os.replace(self.tmp, self.path)
+        with contextlib.suppress(OSError):  # the folder entry itself, so a crash keeps the name
+            _fsync(self.path.parent)
+        return self.path
+
+    def discard(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.tmp.unlink()
+
+
+def stage_mp4(
     frames: Iterable[np.ndarray],
     path: str | os.PathLike,
     *,
     fps: float,
     crf: int = 18,
     preset: str = "veryfast",
-) -> dict[str, Any]:
-    """Encode RGB uint8 frames into an MP4 that plays in every browser; returns its facts.
+) -> Staged:
+    """Encode RGB uint8 frames into a hidden temp MP4 beside `path`, checked and flushed.
 
     The frames are streamed to ffmpeg (from imageio-ffmpeg) as they are produced, so
-    rendering and encoding overlap. Nothing appears at `path` unless encoding finished.
+    rendering and encoding overlap. The result is verified (the container opens and holds
+    every frame) before it is handed back; nothing is left behind when anything fails.
     """
     import imageio_ffmpeg
 
@@ -48,6 +129,7 @@ def write_mp4(
     writer = None
     count = 0
     size: tuple[int, int] | None = None
+    ok = False
     try:
         for frame in frames:
             if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
@@ -68,9 +150,10 @@ def write_mp4(
                     macro_block_size=1,
                     ffmpeg_log_level="error",
                     output_params=[
-                        # Convert with the BT.709 matrix and say so in the stream, so
-                        # browsers and players show the photo's colours, not a shifted tint.
-                        "-vf", "scale=out_color_matrix=bt709:out_range=tv",
+                        # Convert with the BT.709 matrix, and tag matrix, primaries and transfer
+                        # in the stream (setparams), so players show the photo's colours.
+                        "-vf", "scale=out_color_matrix=bt709:out_range=tv,"
+                               "setparams=range=tv:colorspace=bt709:color_primaries=bt709:color_trc=bt709",
                         "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
                         "-crf", str(crf),
                         "-preset", preset,
@@ -85,36 +168,118 @@ def write_mp4(
             count += 1
         if writer is None:
             raise ValueError("no frames to encode")
-        writer.close()
-        writer = None
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise EncodeError(f"Could not write the video {path.name}: {exc.strerror or exc}.") from exc
+        try:
+            writer.close()
+        finally:
+            writer = None
+        _check_video(tmp, count)
+        _fsync(tmp)
+        ok = True
+    except (OSError, _Incomplete) as exc:
+        raise write_failure(path, exc, "video") from exc
     finally:
         if writer is not None:
             with contextlib.suppress(Exception):
                 writer.close()
+        if not ok:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+    info = {"path": str(path), "frames": count, "width": size[0], "height": size[1], "fps": fps}
+    return Staged(tmp, path, info)
+
+
+class _Incomplete(Exception):
+    """ffmpeg exited without writing a complete file."""
+
+
+def _check_video(path: Path, expected: int) -> None:
+    """Refuse a file ffmpeg did not finish (a full disk fails at the trailer, silently)."""
+    import imageio_ffmpeg
+
+    try:
+        frames, _ = imageio_ffmpeg.count_frames_and_secs(str(path))  # reads packets only
+    except RuntimeError as exc:  # the container cannot be opened (no trailer)
+        raise _Incomplete(str(exc).strip().splitlines()[-1:]) from exc
+    if frames != expected:
+        raise _Incomplete(f"the encoded file holds {frames} of {expected} frames")
+
+
+def write_mp4(
+    frames: Iterable[np.ndarray],
+    path: str | os.PathLike,
+    *,
+    fps: float,
+    crf: int = 18,
+    preset: str = "veryfast",
+) -> dict[str, Any]:
+    """Encode frames to `path`; nothing appears there unless the clip is complete."""
+    staged = stage_mp4(frames, path, fps=fps, crf=crf, preset=preset)
+    try:
+        staged.commit()
+    except OSError as exc:
+        staged.discard()
+        raise write_failure(staged.path, exc, "video") from exc
+    return staged.info
+
+
+def stage_jpeg(rgb: np.ndarray, path: str | os.PathLike, *, side: int = 480) -> Staged:
+    """A small JPEG poster of one RGB frame (the clip's thumbnail in History)."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    f = min(1.0, side / max(h, w))
+    if f < 1.0:
+        rgb = cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
+    ok, data = cv2.imencode(
+        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85]
+    )
+    if not ok:
+        raise ValueError("could not encode the poster frame")
+    return stage_bytes(data.tobytes(), path)
+
+
+def stage_bytes(data: bytes, path: str | os.PathLike) -> Staged:
+    """Write bytes into a hidden temp file beside `path`, flushed to the disk."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temp_beside(path, path.suffix)
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-    return {"path": str(path), "frames": count, "width": size[0], "height": size[1], "fps": fps}
+        if isinstance(exc, OSError):
+            raise write_failure(path, exc, "file") from exc
+        raise
+    return Staged(tmp, path)
+
+
+def stage_text(text: str, path: str | os.PathLike) -> Staged:
+    """Write text into a hidden temp file beside `path`, flushed to the disk."""
+    return stage_bytes(text.encode("utf-8"), path)
+
+
+def stage_json(data: Any, path: str | os.PathLike) -> Staged:
+    # Serialise first: an unserialisable value must not leave a temp file behind.
+    return stage_text(json.dumps(data, indent=2, sort_keys=False) + "\n", path)
+
+
+def write_text(text: str, path: str | os.PathLike) -> Path:
+    """Write text atomically (temp file in the same folder, fsync, rename)."""
+    staged = stage_text(text, path)
+    try:
+        return staged.commit()
+    except OSError as exc:
+        staged.discard()
+        raise write_failure(staged.path, exc, "file") from exc
 
 
 def write_json(data: Any, path: str | os.PathLike) -> Path:
     """Write JSON atomically (temp file in the same folder, fsync, rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_beside(path, ".json")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=False)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    return path
+    return write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", path)
 
 
 def probe_mp4(path: str | os.PathLike) -> dict[str, Any]:

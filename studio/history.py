@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from studio import ownership
+
 log = logging.getLogger(__name__)
 
 # Kept in a hidden folder of the outputs so it travels with the clips, and blocked from
@@ -31,10 +33,20 @@ CREATE TABLE IF NOT EXISTS clips (
     bytes    INTEGER NOT NULL,
     created  REAL NOT NULL,     -- unix time the clip was finished
     selected INTEGER NOT NULL DEFAULT 0,
-    manifest TEXT NOT NULL      -- the clip's manifest JSON, as written beside it
+    manifest TEXT NOT NULL,     -- the clip's manifest JSON, as written beside it
+    owner    TEXT NOT NULL DEFAULT ''  -- studio.ownership id of the login ('' without logins)
 );
 CREATE INDEX IF NOT EXISTS clips_created ON clips(created);
+-- Gradio's cached copies handed to each login (by the copy's folder name), so the web guard
+-- serves a copy only to whoever it was shown to.
+CREATE TABLE IF NOT EXISTS grants (
+    key   TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    PRIMARY KEY (key, owner)
+);
 """
+# Databases written before logins had owners lack the column; added in place on open.
+_MIGRATIONS = ("ALTER TABLE clips ADD COLUMN owner TEXT NOT NULL DEFAULT ''",)
 
 
 @dataclass(frozen=True)
@@ -54,6 +66,13 @@ class Entry:
     bytes: int
     created: float
     selected: bool
+    owner: str = ""
+
+    @property
+    def poster(self) -> Path | None:
+        """The clip's thumbnail (written beside it), if it has one."""
+        poster = self.path.with_suffix(".jpg")
+        return poster if poster.is_file() else None
 
     @property
     def caption(self) -> str:
@@ -76,6 +95,10 @@ class History:
         self.db_path.parent.mkdir(parents=True, exist_ok=True)
         self._local = threading.local()
         with self._connect() as db:
+            columns = {r[1] for r in db.execute("PRAGMA table_info(clips)")}
+            if columns and "owner" not in columns:
+                for sql in _MIGRATIONS:
+                    db.execute(sql)
             db.executescript(_SCHEMA)
 
     # -- writing
@@ -100,13 +123,14 @@ class History:
             "bytes": clip.stat().st_size,
             "created": clip.stat().st_mtime,
             "manifest": json.dumps(data, sort_keys=True),
+            "owner": ownership.owner_of_path(clip, self.outputs_dir) or ownership.LOCAL,
         }
         with self._connect() as db:
             db.execute(
                 """INSERT INTO clips (path, job, preset, backend, variant, seed, width, height,
-                       frames, fps, bytes, created, manifest)
+                       frames, fps, bytes, created, manifest, owner)
                    VALUES (:path, :job, :preset, :backend, :variant, :seed, :width, :height,
-                       :frames, :fps, :bytes, :created, :manifest)
+                       :frames, :fps, :bytes, :created, :manifest, :owner)
                    ON CONFLICT(path) DO UPDATE SET manifest = excluded.manifest,
                        bytes = excluded.bytes""",
                 row,
@@ -114,15 +138,31 @@ class History:
         return self.get(clip)  # type: ignore[return-value]
 
     def select(self, clip: str | Path) -> bool:
-        """Star a clip (the user picked it): it is then never removed by retention."""
+        """Star the take the user picked from its job (the job's other takes lose their star):
+        a starred clip is never removed by retention."""
         clip = Path(clip).resolve()
         if self.get(clip) is None:
             if not (clip.is_file() and clip.with_suffix(".json").is_file()):
                 return False
             self.record(clip)
+        key = self._key(clip)
         with self._connect() as db:
-            db.execute("UPDATE clips SET selected = 1 WHERE path = ?", (self._key(clip),))
+            db.execute(
+                "UPDATE clips SET selected = (path = ?) WHERE job = ? AND (selected = 1 OR path = ?)",
+                (key, clip.parent.name, key),
+            )
         return True
+
+    def grant(self, key: str, owner: str) -> None:
+        """Remember that Gradio's cached copy `key` was handed to this owner."""
+        with self._connect() as db:
+            db.execute("INSERT OR IGNORE INTO grants (key, owner) VALUES (?, ?)", (key, owner))
+
+    def granted(self, key: str) -> set[str]:
+        """The owners a cached copy was handed to (empty: not one of ours)."""
+        with self._connect() as db:
+            rows = db.execute("SELECT owner FROM grants WHERE key = ?", (key,)).fetchall()
+        return {r[0] for r in rows}
 
     def forget(self, clips: Iterable[str | Path]) -> int:
         keys = [(self._key(Path(c).resolve()),) for c in clips]
@@ -152,10 +192,26 @@ class History:
         rows = self._entries("SELECT * FROM clips WHERE path = ?", (self._key(Path(clip)),))
         return rows[0] if rows else None
 
-    def recent(self, limit: int = 24) -> list[Entry]:
-        """Newest first, only clips still on disk."""
-        rows = self._entries("SELECT * FROM clips ORDER BY created DESC LIMIT ?", (limit * 2,))
-        return [e for e in rows if e.path.is_file()][:limit]
+    def recent(self, limit: int = 24, *, owner: str | None = None, offset: int = 0) -> list[Entry]:
+        """Newest first, only clips still on disk; only one owner's clips when owner is given."""
+        where, args = ("WHERE owner = ?", (owner,)) if owner is not None else ("", ())
+        rows = self._entries(
+            f"SELECT * FROM clips {where} ORDER BY created DESC, path LIMIT ? OFFSET ?",
+            (*args, limit, max(0, offset)),
+        )
+        return [e for e in rows if e.path.is_file()]
+
+    def in_folder(self, folder: str | Path) -> list[Entry]:
+        """The recorded clips of one job folder."""
+        key = self._key(Path(folder))
+        return [e for e in self._entries("SELECT * FROM clips WHERE path LIKE ? || '/%'", (key,))
+                if e.path.parent == Path(folder).resolve()]  # fmt: skip
+
+    def count(self, *, owner: str | None = None) -> int:
+        """How many clips are recorded (for one owner when given)."""
+        where, args = ("WHERE owner = ?", (owner,)) if owner is not None else ("", ())
+        with self._connect() as db:
+            return db.execute(f"SELECT COUNT(*) FROM clips {where}", args).fetchone()[0]
 
     def selected(self) -> set[Path]:
         return {e.path for e in self._entries("SELECT * FROM clips WHERE selected = 1", ())}
@@ -193,6 +249,7 @@ class History:
                 bytes=r["bytes"],
                 created=r["created"],
                 selected=bool(r["selected"]),
+                owner=r["owner"],
             )
             for r in rows
         ]

@@ -6,6 +6,7 @@ import hashlib
 import io
 import os
 import re
+import stat
 import struct
 from dataclasses import dataclass
 from functools import lru_cache
@@ -86,16 +87,18 @@ def load_photo(
     *,
     max_pixels: int = MAX_PIXELS,
     max_side: int | None = None,
+    max_bytes: int = MAX_FILE_BYTES,
 ) -> Photo:
     """Read a path or raw bytes into a Photo, or raise ImageError with a sentence to show.
 
     max_pixels is checked from the header before any pixel is decoded; it cannot go above
-    Pillow's process-wide bomb limit (Image.MAX_IMAGE_PIXELS). max_side, when given, shrinks
+    Pillow's process-wide bomb limit (Image.MAX_IMAGE_PIXELS). At most max_bytes of the file
+    are read. max_side, when given, shrinks
     the photo so its long side is at most that many pixels, decoding JPEGs at reduced size.
     """
     if max_side is not None and max_side < 1:
         raise ValueError(f"max_side must be a positive number of pixels, got {max_side}")
-    data = _read_source(source)
+    data = _read_source(source, max_bytes)
     sha256 = hashlib.sha256(data).hexdigest()
     limit = min(max_pixels, Image.MAX_IMAGE_PIXELS or max_pixels)
     with _open(data, limit) as im:
@@ -122,32 +125,50 @@ def load_photo(
     )
 
 
-def _read_source(source: str | os.PathLike[str] | bytes) -> bytes:
-    """Return the file's bytes, refusing missing, unreadable, empty and oversized files."""
+def _read_source(source: str | os.PathLike[str] | bytes, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """Return the file's bytes, refusing missing, unreadable, empty and oversized files.
+
+    Only regular files are read, and never more than max_bytes + 1 bytes, whatever the file
+    system claims: a device such as /dev/zero reports a size of 0 and never ends.
+    """
     if isinstance(source, bytes | bytearray | memoryview):
         data = bytes(source)
     else:
         path = Path(source)
         name = path.name or str(path)
         try:
-            if path.is_dir():
-                raise ImageError(f"“{name}” is a folder, not a photo; please choose an image file.")
-            size = path.stat().st_size
-            if size > MAX_FILE_BYTES:
-                raise ImageError(_too_heavy(size))
-            data = path.read_bytes()
+            # O_NONBLOCK: opening a FIFO must not wait for a writer; regular files ignore it.
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
         except FileNotFoundError:
-            raise ImageError(f"We can't find the file “{name}”; please upload it again.") from None
+            raise ImageError(f"We can't find the file “{name}”.") from None
+        except IsADirectoryError:
+            raise ImageError(
+                f"“{name}” is a folder, not a photo; please choose an image file."
+            ) from None
         except PermissionError:
             raise ImageError(
                 f"We aren't allowed to read “{name}”; check its permissions."
             ) from None
         except OSError as error:
             raise ImageError(f"We couldn't read “{name}” ({error.strerror or error}).") from None
+        try:
+            info = os.fstat(fd)
+            if stat.S_ISDIR(info.st_mode):
+                raise ImageError(f"“{name}” is a folder, not a photo; please choose an image file.")
+            if not stat.S_ISREG(info.st_mode):
+                raise ImageError(f"“{name}” is not a regular file; please choose an image file.")
+            if info.st_size > max_bytes:
+                raise ImageError(_too_heavy(info.st_size, max_bytes))
+            with os.fdopen(fd, "rb", closefd=False) as fh:
+                data = fh.read(max_bytes + 1)
+        except OSError as error:
+            raise ImageError(f"We couldn't read “{name}” ({error.strerror or error}).") from None
+        finally:
+            os.close(fd)
     if not data:
-        raise ImageError("This file is empty (0 bytes); please upload the photo again.")
-    if len(data) > MAX_FILE_BYTES:
-        raise ImageError(_too_heavy(len(data)))
+        raise ImageError("This file is empty (0 bytes); please choose the photo again.")
+    if len(data) > max_bytes:
+        raise ImageError(_too_heavy(len(data), max_bytes))
     return data
 
 
@@ -379,10 +400,12 @@ def _too_big(size: tuple[int, int] | None, pixels: int | None, limit: int) -> st
     return f"This photo is {shown}, over the {_megapixels(limit)} MP limit; please resize it."
 
 
-def _too_heavy(size: int) -> str:
+def _too_heavy(size: int, limit: int = MAX_FILE_BYTES) -> str:
+    over = "over" if size > limit + 1 else "more than"  # a capped read only knows "more"
     return (
-        f"This file is {size // 2**20} MB, over the {MAX_FILE_BYTES // 2**20} MB limit; "
-        "please upload a smaller photo."
+        f"This file is {over} the {limit // 2**20} MB limit"
+        + (f" ({size // 2**20} MB)" if size > limit + 1 else "")
+        + "; please choose a smaller photo."
     )
 
 

@@ -176,6 +176,25 @@ class JobRunner:
         self.settings = settings
         self.history = history or open_history(settings.outputs_dir)
         self.queue = JobQueue({ENGINE_LANE: settings.engine_jobs}, settings.max_jobs_per_client)
+        self._latest: dict[str, tuple[Path, threading.Event]] = {}  # client -> newest job
+        self._latest_lock = threading.Lock()
+
+    def cancelled_note(self, client: str, timeout: float = 10.0) -> str:
+        """What the user is told after Cancel: the job stopped, and how many takes were kept.
+
+        Waits (briefly) for the job to finish closing, so a take that was being published
+        as Cancel arrived is counted exactly when it is in History.
+        """
+        with self._latest_lock:
+            latest = self._latest.get(client)
+        if latest is None:
+            return "Nothing was running to cancel."
+        out_dir, closed = latest
+        closed.wait(timeout)
+        kept = len(self.history.in_folder(out_dir))
+        takes = "take was" if kept == 1 else "takes were"
+        where = " (they are in History)" if kept else ""
+        return f"**Cancelled.** {kept} finished {takes} kept{where}."
 
     def run(
         self,
@@ -192,6 +211,9 @@ class JobRunner:
         anonymous = replace(prepared.job, image=f"upload:{prepared.photo.sha256[:16]}")
         prepared = replace(prepared, job=anonymous)
         ticket = self.queue.join(client, lane_for(prepared.job.backend, prepared.job.params))
+        closed = threading.Event()
+        with self._latest_lock:
+            self._latest[client] = (Path(out_dir), closed)
         jobs = None
         try:
             while not self.queue.wait(ticket, poll_s):
@@ -211,6 +233,7 @@ class JobRunner:
             self.queue.leave(ticket)
             with contextlib.suppress(OSError):
                 Path(out_dir).rmdir()  # only if the job left nothing behind
+            closed.set()
 
     def _remember(self, clip: Path, manifest: Path) -> None:
         try:

@@ -91,7 +91,9 @@ def scan(outputs_dir: Path) -> list[Item]:
     for clip in outputs_dir.glob("*/*.mp4"):
         if clip.name.startswith(".") or clip.parent.name.startswith("."):
             continue
-        files = [clip] + [m for m in (clip.with_suffix(".json"),) if m.is_file()]
+        files = [clip] + [
+            m for m in (clip.with_suffix(".json"), clip.with_suffix(".jpg")) if m.is_file()
+        ]
         try:
             stats = [f.lstat() for f in files]
         except FileNotFoundError:
@@ -112,6 +114,57 @@ def remove_stray_temp_files(outputs_dir: Path, older_than_s: float = 0.0) -> lis
                 path.unlink()
                 removed.append(path)
     return removed
+
+
+def remove_orphans(outputs_dir: Path) -> list[Path]:
+    """After a crash: a clip and its manifest appear together or not at all, so a clip
+    manifest without its MP4 (the crash came between the two renames) or an MP4 without
+    its manifest is removed, and so is a job folder left empty."""
+    removed = []
+    for folder in _job_folders(outputs_dir):
+        for path in list(folder.iterdir()):
+            if path.name.startswith(".") or not path.is_file():
+                continue
+            if path.suffix == ".mp4":
+                partner = path.with_suffix(".json")
+            elif path.suffix == ".jpg" and path.name != "photo.jpg":  # a clip's poster
+                partner = path.with_suffix(".mp4")
+            elif path.suffix == ".json" and path.name != "manifest.json":
+                partner = path.with_suffix(".mp4")
+                if not _is_clip_manifest(path):
+                    continue  # a shootout's results.json and the like have no clip
+            else:
+                continue
+            if not partner.exists():
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed.append(path)
+    remove_empty_folders(outputs_dir)
+    return removed
+
+
+def _is_clip_manifest(path: Path) -> bool:
+    # Clip manifests record the clip they belong to; other JSON files (results.json) do not.
+    with contextlib.suppress(OSError, ValueError):
+        return '"video"' in path.read_text(encoding="utf-8")[:65536]
+    return False
+
+
+def _job_folders(outputs_dir: Path) -> list[Path]:
+    """Every folder under the outputs that holds clips (jobs and shootout cells), not ours."""
+    found = []
+    for folder in outputs_dir.rglob("*"):
+        rel = folder.relative_to(outputs_dir).parts
+        if folder.is_dir() and not any(p.startswith(".") for p in rel):
+            found.append(folder)
+    return found
+
+
+def remove_empty_folders(outputs_dir: Path) -> None:
+    """Job folders that hold nothing (a cancelled or crashed job) are removed, deepest first."""
+    for folder in sorted(_job_folders(outputs_dir), key=lambda f: len(f.parts), reverse=True):
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only succeeds when empty
 
 
 def sweep(
@@ -168,10 +221,11 @@ class Janitor(threading.Thread):
 
 
 def start(settings: Settings) -> Janitor:
-    """At start-up: remove stray temp files, bring History in line with the disk, sweep once,
-    then keep sweeping in the background."""
+    """At start-up: remove stray temp files, lone halves of clips and empty job folders, bring
+    History in line with the disk, sweep once, then keep sweeping in the background."""
     settings.outputs_dir.mkdir(parents=True, exist_ok=True)
     stray = remove_stray_temp_files(settings.outputs_dir)
+    stray += remove_orphans(settings.outputs_dir)
     if stray:
         log.info("Removed %d half-written files left by an earlier crash.", len(stray))
     history = open_history(settings.outputs_dir)

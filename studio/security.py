@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import os
+import stat
 from pathlib import Path
 
 from studio.errors import StudioError
@@ -77,15 +79,73 @@ def clip_text(value: object, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def check_choice(name: str, value: object, choices: list[str], hint: str = "") -> None:
-    """Refuse a value that is not one of the offered choices, quoting it briefly."""
-    if value not in choices:
-        raise StudioError(f"Unknown {name} '{clip_text(value)}'.{hint and ' ' + hint}")
+class UploadError(StudioError):
+    """A file input named something that was not uploaded through the studio."""
 
 
-def is_inside(path: str | Path, folder: str | Path) -> bool:
+NOT_UPLOADED = "That file was not uploaded to the studio; please upload it again."
+# Deliberately the same sentence for every refusal, and never the path: an error that says
+# "is a folder" or "can't find" tells a stranger what exists on the server's disk.
+
+
+def uploaded_file(path: object, upload_dir: str | Path) -> Path:
+    """The real path of a regular file inside the web server's upload folder, or a refusal.
+
+    Gradio checks only file inputs that are marked as its own FileData; a client can send a
+    bare {"path": ...} instead, so every file input goes through this.
+    """
+    if not isinstance(path, str | Path) or not str(path) or "\0" in str(path):
+        raise UploadError(NOT_UPLOADED)
+    if len(str(path)) > 4096:
+        raise UploadError(NOT_UPLOADED)
+    real = Path(os.path.realpath(path))
+    root = Path(os.path.realpath(upload_dir))
+    if real == root or not real.is_relative_to(root):
+        raise UploadError(NOT_UPLOADED)
     try:
-        Path(path).resolve().relative_to(Path(folder).resolve())
-        return True
-    except ValueError:
-        return False
+        if not stat.S_ISREG(real.stat().st_mode):
+            raise UploadError(NOT_UPLOADED)
+    except OSError:
+        raise UploadError(NOT_UPLOADED) from None
+    return real
+
+
+def serves_others(settings: Settings) -> bool:
+    """True when people other than the machine's owner can use the studio (logins, a public
+    address or a share link): then their input must not reach the server's own files."""
+    return bool(settings.auth) or settings.share or not is_loopback(settings.host)
+
+
+def model_folder(text: object, settings: Settings) -> str:
+    """The model folder a web user typed, checked: "" for none.
+
+    The machine's own user may name any folder. Anyone else may only name a folder inside
+    the studio's models folder, and the errors they see never show a server path.
+    """
+    if text is None:
+        return ""
+    if not isinstance(text, str):
+        raise StudioError("The model folder must be a folder name.")
+    text = text.strip()
+    if not text:
+        return ""
+    if len(text) > 1024 or "\0" in text or any(len(p) > 255 for p in Path(text).parts):
+        raise StudioError("That model folder name is too long.")
+    if not serves_others(settings):
+        return text
+    root = Path(os.path.realpath(settings.models_dir))
+    real = Path(os.path.realpath(root / text))
+    if real == root or not real.is_relative_to(root):
+        raise StudioError(
+            "Only folders inside the studio's models folder can be used from the web; "
+            "give the folder's name inside it, or ask whoever runs the studio to add it."
+        )
+    try:
+        found = (real / "model_index.json").is_file()
+    except OSError:
+        found = False
+    if not found:
+        raise StudioError(
+            f"There is no diffusers model called '{clip_text(text)}' in the studio's models folder."
+        )
+    return str(real)

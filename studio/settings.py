@@ -26,6 +26,8 @@ class Settings:
         default_factory=lambda: Path.home() / ".motion-studio" / "presets"
     )
     examples_dir: Path = ROOT / "assets" / "examples"
+    # With logins, the only place a web user's "model folder" may point into.
+    models_dir: Path = field(default_factory=lambda: Path.home() / ".motion-studio" / "models")
     # Output size: the long side of the clip in pixels when no explicit size is given.
     long_side: int = 768
     variants: int = 4
@@ -38,7 +40,7 @@ class Settings:
     max_upload_mb: int = 50
     backend: str = "engine"
     depth: str = "auto"  # "auto" (learned model if cached, else heuristic) or "heuristic"
-    # --- running for a team (issue 5): logins, queue, retention. See studio/security.py,
+    # Running for a team: logins, queue, retention. See studio/security.py,
     # studio/queueing.py and studio/retention.py for what each one does.
     auth: str = ""  # "user:password" or "alice:pw1,bob:pw2"; required off loopback / with --share
     insecure_no_auth: bool = False  # serve publicly without a login, on purpose
@@ -50,6 +52,8 @@ class Settings:
     retention_grace_minutes: float = 60.0  # clips younger than this are never removed
     sweep_interval_minutes: float = 10.0  # how often the retention sweep runs
     upload_retention_minutes: float = 60.0  # uploads (Gradio's cache) are deleted after this
+    login_free_attempts: int = 5  # failed logins per client before each try must wait
+    login_backoff_s: float = 2.0  # the first wait; it doubles with each further failure (max 5 min)
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:

@@ -26,6 +26,7 @@ import numpy as np
 
 from studio.backends import list_backends
 from studio.backends.base import RenderContext
+from studio.encode import write_text
 from studio.errors import Cancelled, JobError, StudioError
 from studio.presets import PresetLibrary, load_library
 from studio.scoring import METRIC_INFO, ClipScore, rank, score_clip
@@ -163,7 +164,8 @@ def validate_shootout(
     for backend_id in _unique(backends):
         if backend_id not in known:
             raise JobError(f"Unknown backend '{backend_id}'. Available: {', '.join(known)}.")
-    validate_job(Job(image="", preset="", seed=seed, variants=variants, size=size, frames=frames))
+    # The photos and presets are checked above; this checks the numbers, as for any job.
+    validate_job(Job(image="-", preset="-", seed=seed, variants=variants, size=size, frames=frames))
     return library
 
 
@@ -385,7 +387,4 @@ def _csv_value(value: Any) -> Any:
 
 def _write_text(path: Path, text: str) -> Path:
     # Atomic, like the clips: a half-written report never replaces a good one.
-    tmp = path.with_name(f".{path.name}.part")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return path
+    return write_text(text, path)

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-import secrets
-from datetime import datetime
+import math
 from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.utils import get_upload_folder
 
-from studio import queueing, retention, security
+from studio import ownership, queueing, retention, security, webguard
 from studio.backends import list_backends
 from studio.backends.base import RenderContext
 from studio.errors import StudioError
@@ -18,11 +18,12 @@ from studio.presets import PresetLibrary, load_library
 from studio.scoring import explain
 from studio.settings import Settings
 from studio.shootout import run_shootout
-from studio.variants import Job, prepare_job
+from studio.variants import form_job, prepare_job
 
 log = logging.getLogger(__name__)
 
 N_SLOTS = 4
+HISTORY_PAGE = 24
 ASPECT_CHOICES = [
     ("Preset default", "preset"),
     ("16:9 landscape", "16:9"),
@@ -35,23 +36,51 @@ ASSETS = Path(__file__).resolve().parent.parent / "assets"
 CSS = (ASSETS / "studio.css").read_text(encoding="utf-8")
 
 
+def _refuse(sentence: str) -> gr.Error:
+    return gr.Error(sentence, print_exception=False)
+
+
 class PhotoUpload(gr.Image):
     """An image upload that hands our code the original file, undecoded.
 
     gr.Image would open and maybe convert the file with PIL before we see it; the
     studio's own loader does that safely (bomb check before decoding, clear refusals).
+    Only a file Gradio itself received (its upload folder) or inline data is accepted.
     """
 
     is_template = True  # render with the stock Image component in the browser
+    max_bytes = 50 * 1024 * 1024  # build_ui sets the studio's upload cap
 
     def preprocess(self, payload: Any) -> str | None:
-        if (
-            payload is not None
-            and getattr(payload, "path", None)
-            and not (payload.url or "").startswith("data:")
-        ):
-            return str(payload.path)
-        return super().preprocess(payload)
+        if payload is None:
+            return None
+        url = getattr(payload, "url", None) or ""
+        if isinstance(url, str) and url.startswith("data:"):
+            if len(url) > self.max_bytes * 4 // 3 + 1024:  # base64 is 4/3 of the bytes
+                raise _refuse(f"This photo is larger than the {self.max_bytes >> 20} MB limit.")
+            return super().preprocess(payload)  # decoded into Gradio's upload folder
+        try:
+            return str(security.uploaded_file(getattr(payload, "path", None), get_upload_folder()))
+        except StudioError as exc:
+            raise _refuse(str(exc)) from None
+
+
+class UploadedFiles(gr.File):
+    """A multi-file upload that accepts only files Gradio itself received (its upload folder)."""
+
+    is_template = True  # render with the stock File component in the browser
+
+    def preprocess(self, payload: Any) -> list[str] | None:
+        if payload is None:
+            return None
+        items = payload.root if hasattr(payload, "root") else [payload]
+        try:
+            return [
+                str(security.uploaded_file(getattr(f, "path", None), get_upload_folder()))
+                for f in items
+            ]
+        except StudioError as exc:
+            raise _refuse(str(exc)) from None
 
 
 class ChoiceDropdown(gr.Dropdown):
@@ -62,13 +91,24 @@ class ChoiceDropdown(gr.Dropdown):
 
     def preprocess(self, payload: Any) -> Any:
         choices = [value for _, value in self.choices]
-        if payload is not None and not isinstance(payload, list) and payload not in choices:
-            raise gr.Error(
-                f"{self.label or 'Choice'}: {security.clip_text(payload)} is not in the list "
-                "of choices; pick one from the list.",
-                print_exception=False,
-            )
+        name = self.label or "Choice"
+        if isinstance(payload, list | tuple | dict) and not self.multiselect:
+            raise _refuse(f"{name}: send one choice from the list, not several.")
+        values = payload if isinstance(payload, list) else [payload]
+        for value in values:
+            if value is not None and (
+                not isinstance(value, str | int | float) or value not in choices
+            ):
+                raise _refuse(
+                    f"{name}: {security.clip_text(value)} is not in the list of choices; "
+                    "pick one from the list."
+                )
         return super().preprocess(payload)
+
+
+def _owner(request: gr.Request | None) -> str:
+    """The owner id of whoever sent the request (LOCAL without logins)."""
+    return ownership.owner_id(getattr(request, "username", None))
 
 
 def _preset_choices(library: PresetLibrary) -> list[tuple[str, str]]:
@@ -113,21 +153,15 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
             raise gr.Error(
                 "Upload a photo first (or click one of the samples).", print_exception=False
             )
-        job = Job(
-            image=image,
-            preset=preset_id,
-            backend=backend or "engine",
-            seed=None if seed is None or seed < 0 else int(seed),
-            variants=N_SLOTS,
-            aspect=None if aspect in (None, "", "preset") else aspect,
-            duration=float(duration) if duration else None,
-            fps=int(fps) if fps else None,
-            strength=float(strength),
-            params={"model_path": model_path.strip()} if (model_path or "").strip() else {},
-        )
-        out_dir = settings.outputs_dir / f"{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
+        owner = _owner(request)
+        out_dir = ownership.job_dir(settings.outputs_dir, owner)
         ctx = RenderContext()
         try:
+            job = form_job(
+                image=image, preset=preset_id, backend=backend, variants=N_SLOTS, aspect=aspect,
+                duration=duration, fps=fps, seed=seed, strength=strength,
+                model_path=security.model_folder(model_path, settings),
+            )  # fmt: skip
             prepared = prepare_job(job, settings, library)
             progress(0.0, desc="Analysing the photo…")
             # Waits its turn on the device, then streams run_job and records clips in History.
@@ -137,6 +171,8 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
                 note = f"**{update.message}**{pct} · seed {update.seed}"
                 if update.warnings:
                     note += "  \n" + "  \n".join(f"⚠ {w}" for w in update.warnings)
+                if update.new_clip is not None:
+                    webguard.hand_out(runner.history, [update.new_clip.path], owner)
                 yield _slots(update, note, prepared.plans[0].fps)
         except StudioError as exc:
             raise gr.Error(str(exc), print_exception=False) from None
@@ -147,51 +183,71 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
             ctx.cancel.set()  # the client went away or pressed Cancel: stop the workers
 
     def _slots(update, note: str, fps: int) -> tuple:
-        """Outputs for one update: clips by variant while rendering, best-first once ranked."""
+        """Outputs for one update: clips by variant while rendering, best-first once ranked.
+
+        A slot's take is named in the same words on its label, its Select button and the
+        Selected panel: by rank once ranked ("#2 · variant 4", "Select #2", "#2 (variant 4)"),
+        by variant before (slot k holds variant k while rendering).
+        """
         by_index = {c.index: c for c in update.clips}
-        order = update.ranking if update.done and update.ranking else sorted(by_index)
+        ranked = bool(update.done and update.ranking)
         badges = update.badges or {}
-        videos, paths = [], []
+        videos, paths, buttons, names = [], [], [], []
         for slot in range(N_SLOTS):
-            clip = by_index.get(order[slot]) if slot < len(order) else None
-            if clip is None:
-                videos.append(gr.update(value=None, label=f"Variant {slot + 1}"))
+            if ranked:
+                clip = by_index.get(update.ranking[slot]) if slot < len(update.ranking) else None
+            else:
+                clip = by_index.get(slot)
+            if clip is None:  # still rendering, or the take failed
+                text = f"#{slot + 1} · no take" if ranked else f"Variant {slot + 1}"
+                button = f"#{slot + 1}" if ranked else f"variant {slot + 1}"
+                videos.append(gr.update(value=None, label=text))
                 paths.append(None)
-                continue
-            text = (
-                explain.label(slot + 1, clip.index + 1, clip.score, badges.get(clip.index, []))
-                if update.ranking
-                else f"Variant {clip.index + 1}"
-            )
-            videos.append(gr.update(value=str(clip.path), label=text))
-            paths.append(str(clip.path))
-        if not (update.done and update.ranking):
-            return (*videos, paths, note, gr.update(), gr.update(), gr.update(), fps)
+                names.append(None)
+            else:
+                variant = clip.index + 1
+                if ranked:
+                    score, marks = clip.score, badges.get(clip.index, [])
+                    text = explain.label(slot + 1, variant, score, marks)
+                    button, name = f"#{slot + 1}", f"#{slot + 1} (variant {variant})"
+                else:
+                    text, button = f"Variant {variant}", f"variant {variant}"
+                    name = button
+                videos.append(gr.update(value=str(clip.path), label=text))
+                paths.append(str(clip.path))
+                names.append(name)
+            buttons.append(gr.update(value=f"Select {button}"))
+        if not ranked:
+            return (*videos, paths, note, gr.update(), gr.update(), gr.update(), fps,
+                    *buttons, names)  # fmt: skip
         # Ranked: the best take is preselected in the download panel.
-        best = by_index[order[0]]
+        best = by_index[update.ranking[0]]
         rows = [
             (f"#{k + 1} variant {i + 1}", by_index[i].score, badges.get(i, []))
-            for k, i in enumerate(order)
+            for k, i in enumerate(update.ranking)
         ]
         return (
             *videos,
             paths,
             note + " · best take preselected (keys 1–4 pick another)",
-            gr.update(value=str(best.path), label="Selected: #1 (best score)"),
+            gr.update(value=str(best.path), label=f"Selected: {names[0]}"),
             gr.update(value=str(best.path), visible=True, label=f"Download {best.path.name}"),
             explain.table_html(rows),
             fps,
+            *buttons,
+            names,
         )
 
-    def select(clips: list[str | None], index: int):
+    def select(clips: list[str | None], index: int, names: list[str | None] | None = None):
+        """Pick the take in slot `index` (0-based), named as its slot names it."""
         path = clips[index] if clips and index < len(clips) else None
         if not path:
             raise gr.Error("That variant is not ready yet.", print_exception=False)
         runner.history.select(path)  # a selected clip is kept by the retention sweep
-        name = Path(path).name
+        name = (names[index] if names and index < len(names) else None) or f"#{index + 1}"
         return (
-            gr.update(value=path, label=f"Selected: #{index + 1}"),
-            gr.update(value=path, visible=True, label=f"Download {name}"),
+            gr.update(value=path, label=f"Selected: {name}"),
+            gr.update(value=path, visible=True, label=f"Download {Path(path).name}"),
             index + 1,
         )
 
@@ -289,13 +345,15 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
                                         )
                                         selects.append(
                                             gr.Button(
-                                                f"Select {i + 1}",
+                                                f"Select variant {i + 1}",
                                                 size="sm",
                                                 elem_id=f"select-{i + 1}",
                                             )
                                         )
+                        # How the Selected panel names each slot's take (set with the labels).
+                        slot_names = gr.State([None] * N_SLOTS)
                         compare = gr.HTML(
-                            24,
+                            24,  # the clips' fps; compare.js reads it (the template does not)
                             html_template=(ASSETS / "compare.html").read_text(encoding="utf-8"),
                             js_on_load=(ASSETS / "compare.js").read_text(encoding="utf-8"),
                             elem_id="compare",
@@ -311,10 +369,19 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
                             )
                             chosen_index = gr.Number(visible=False, precision=0)
 
-                # --- running for a team (issue 5): past clips, kept across restarts (studio/history.py)
+                # Past clips, kept across restarts (studio/history.py), a page at a time.
                 with gr.Accordion("History", open=False, elem_id="history-panel"):
-                    history = gr.Gallery(label="Past clips (★ = selected, kept by the retention sweep)",
-                                         columns=4, height="auto", interactive=False, elem_id="history")  # fmt: skip
+                    history = gr.Gallery(label="Past clips (★ = selected, kept by the retention sweep); click one to open it",
+                                         columns=6, height="auto", interactive=False, allow_preview=False,
+                                         elem_id="history")  # fmt: skip
+                    with gr.Row():
+                        newer = gr.Button(
+                            "◀ Newer", size="sm", interactive=False, elem_id="history-newer"
+                        )
+                        history_note = gr.Markdown(elem_id="history-page")
+                        older = gr.Button("Older ▶", size="sm", interactive=False, elem_id="history-older")  # fmt: skip
+                    history_page = gr.State(0)
+                    history_paths = gr.State([])
             with gr.Tab("Shootout", id="shootout"):
                 gr.Markdown(
                     "Run the same photos through several presets and backends with the same seeds, "
@@ -322,13 +389,13 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
                     "table and a winner per photo. Try one product photo, one portrait and one busy scene."
                 )
                 with gr.Row():
-                    sh_photos = gr.File(label="Photos", file_count="multiple", file_types=["image"],
+                    sh_photos = UploadedFiles(label="Photos", file_count="multiple", file_types=["image"],
                                         type="filepath", elem_id="shootout-photos")  # fmt: skip
                     with gr.Column():
-                        sh_presets = gr.Dropdown(choices=_preset_choices(library), multiselect=True,
+                        sh_presets = ChoiceDropdown(choices=_preset_choices(library), multiselect=True,
                                                  value=[default_preset], label="Presets",
                                                  elem_id="shootout-presets")  # fmt: skip
-                        sh_backends = gr.Dropdown(choices=[(b.title, b.id) for b in list_backends()],
+                        sh_backends = ChoiceDropdown(choices=[(b.title, b.id) for b in list_backends()],
                                                   multiselect=True, value=["engine"], label="Backends",
                                                   elem_id="shootout-backends")  # fmt: skip
                         with gr.Row():
@@ -343,17 +410,51 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
                 sh_files = gr.File(label="Report, CSV and JSON", file_count="multiple",
                                    interactive=False, elem_id="shootout-files")  # fmt: skip
 
-        def history_items() -> list[tuple[str, str]]:
-            """The newest finished clips, newest first, with preset, variant and seed."""
-            return [(str(e.path), e.caption) for e in runner.history.recent(24)]
+        history_outputs = [history, history_paths, history_page, history_note, newer, older]
 
-        def on_page_load() -> list[tuple[str, str]]:
+        def history_view(page: int, request: gr.Request | None):
+            """One page of finished clips (this login's only), newest first, as posters."""
+            owner = _owner(request) if settings.auth else None  # None: one local user sees all
+            total = runner.history.count(owner=owner)
+            pages = max(1, math.ceil(total / HISTORY_PAGE))
+            page = min(max(0, int(page or 0)), pages - 1)
+            entries = runner.history.recent(HISTORY_PAGE, owner=owner, offset=page * HISTORY_PAGE)
+            items = [(str(e.poster or e.path), e.caption) for e in entries]
+            webguard.hand_out(runner.history, [i for i, _ in items], _owner(request))
+            note = f"Page {page + 1} of {pages} · {total} clips" if total else "No clips yet."
+            return (items, [str(e.path) for e in entries], page, note,
+                    gr.update(interactive=page > 0), gr.update(interactive=page < pages - 1))  # fmt: skip
+
+        def history_items(request: gr.Request = None):
+            """The newest page of History (after a job or a Select)."""
+            return history_view(0, request)
+
+        def on_page_load(request: gr.Request = None):
             for w in library.warnings:  # a broken user preset file, named (also in the status)
                 gr.Warning(w)
-            return history_items()
+            return history_view(0, request)
 
-        demo.load(on_page_load, outputs=history, api_name="history")
-        # --- end running for a team
+        def open_past(paths: list[str], evt: gr.SelectData, request: gr.Request = None):
+            """A History item clicked: show that clip in the Selected panel, ready to download."""
+            # The index into this page's own list: the browser's idea of the path is not trusted.
+            index = evt.index if isinstance(evt.index, int) else -1
+            if not paths or not 0 <= index < len(paths) or not Path(paths[index]).is_file():
+                raise gr.Error("That clip is no longer available.", print_exception=False)
+            path = paths[index]
+            webguard.hand_out(runner.history, [path], _owner(request))
+            return (gr.update(value=path, label=f"Selected from History: {Path(path).name}"),
+                    gr.update(value=path, visible=True, label=f"Download {Path(path).name}"))  # fmt: skip
+
+        def newer_page(page: int, request: gr.Request = None):
+            return history_view(page - 1, request)
+
+        def older_page(page: int, request: gr.Request = None):
+            return history_view(page + 1, request)
+
+        demo.load(on_page_load, outputs=history_outputs, api_name="history")
+        newer.click(newer_page, [history_page], history_outputs, api_name=False)
+        older.click(older_page, [history_page], history_outputs, api_name=False)
+        history.select(open_past, [history_paths], [chosen, download], api_name=False)
         preset.change(
             lambda pid: _preset_info(library, pid),
             inputs=preset,
@@ -363,7 +464,9 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
         run = go.click(
             generate,
             inputs=[photo, preset, backend, aspect, duration, fps, seed, strength, model_folder],
-            outputs=[*videos, clips_state, status, chosen, download, scores, compare],
+            # New outputs go at the end: API clients read the clips as the first four.
+            outputs=[*videos, clips_state, status, chosen, download, scores, compare]
+            + [*selects, slot_names],
             api_name="generate",
             # One progress bar (and, on failure, one error badge) on the status line, instead of
             # an overlay on each of the seven outputs.
@@ -371,8 +474,18 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
             # Admission only: studio.queueing runs one job per GPU, engine jobs up to the cores.
             concurrency_limit=settings.max_queue,
         )
-        run.then(history_items, outputs=history, api_name=False)
-        cancel.click(None, cancels=[run], api_name=False)
+        run.then(history_items, outputs=history_outputs, api_name=False)
+
+        def cancelled(request: gr.Request = None) -> str:
+            """After Cancel: say that the job stopped and how many takes were kept."""
+            return runner.cancelled_note(queueing.client_key(request))
+
+        cancel.click(
+            cancelled,
+            outputs=status,
+            cancels=[run],
+            api_name=False,
+        )
 
         # --- shootout (issue 4): photos x presets x backends into one scored report
         def shootout(
@@ -381,19 +494,18 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
             backends: list[str] | None,
             variants: float = 2,
             seed: float = -1,
+            request: gr.Request = None,  # Gradio injects it: whose report this is
             progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio injects it
         ):
             """Run every photo x preset x backend with shared seeds; returns a table and the report."""
             if not files:
                 raise gr.Error("Add at least one photo.", print_exception=False)
-            out_dir = (
-                settings.outputs_dir
-                / f"shootout-{datetime.now():%Y%m%d-%H%M%S}-{secrets.token_hex(4)}"
-            )
+            owner = _owner(request)
+            out_dir = ownership.job_dir(settings.outputs_dir, owner, kind="shootout")
             try:
                 result = run_shootout(
                     files, presets or [], backends or [], out_dir, settings,
-                    seed=None if seed is None or seed < 0 else int(seed), variants=int(variants),
+                    seed=None if seed is None or seed == -1 else seed, variants=variants,
                     progress=lambda f, m: progress(f, desc=m),
                 )  # fmt: skip
             except StudioError as exc:
@@ -412,6 +524,7 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
                 f"[Open the report]({report_url}) (clips side by side, sortable table)."
             )
             files_out = [str(p) for p in (result.report, result.csv, result.json) if p]
+            webguard.hand_out(runner.history, files_out, owner)
             return note, gr.update(value=table, headers=header), files_out
 
         sh_go.click(
@@ -446,10 +559,10 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
         # --- end model backends
         for i, button in enumerate(selects):
             button.click(
-                lambda clips, i=i: select(clips, i),
-                inputs=[clips_state],
+                lambda clips, names=None, i=i: select(clips, i, names),
+                inputs=[clips_state, slot_names],
                 outputs=[chosen, download, chosen_index],
                 api_name=False,
-            )
+            ).then(history_items, outputs=history_outputs, api_name=False)  # the star, at once
     demo.studio_css = CSS  # launch() takes css in Gradio 6
     return demo

@@ -18,11 +18,12 @@ import numpy as np
 from studio import __version__
 from studio.backends import get_backend
 from studio.backends.base import Backend, RenderContext
-from studio.encode import write_json, write_mp4
+from studio.encode import Staged, stage_jpeg, stage_json, stage_mp4, write_failure, write_json
 from studio.errors import JobError
 from studio.images import Photo, load_photo
 from studio.plan import Ambient, CameraMove, VariantPlan
 from studio.presets import ASPECTS, Preset, PresetLibrary, load_library
+from studio.security import clip_text
 from studio.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -96,21 +97,67 @@ class JobUpdate:
     badges: dict[int, list[str]] | None = None
 
 
+def form_job(
+    *,
+    image: Any,
+    preset: Any,
+    backend: Any = "engine",
+    variants: int = 4,
+    aspect: Any = "preset",
+    duration: Any = None,
+    fps: Any = None,
+    seed: Any = -1,
+    strength: Any = 1.0,
+    model_path: str = "",
+) -> Job:
+    """A Job from the studio's form (or its API), as sent: -1 is a random seed, 0 or empty
+    means the preset's value. Nothing is coerced here; prepare_job refuses what is wrong."""
+    return Job(
+        image=image,
+        preset=preset,
+        backend=backend or "engine",
+        seed=None if seed is None or (isinstance(seed, int | float) and seed == -1) else seed,
+        variants=variants,
+        aspect=None if aspect in (None, "", "preset") else aspect,
+        duration=duration or None,
+        fps=fps or None,
+        strength=1.0 if strength is None else strength,
+        params={"model_path": model_path} if model_path else {},
+    )
+
+
 def _even(x: float) -> int:
     return max(2, int(round(x / 2.0)) * 2)
+
+
+def _number(x: float) -> str:
+    # 2147483647, not 2.14748e+09: a limit is quoted so that it can be typed back.
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
 def _check_number(name: str, value: Any, lo: float, hi: float, integer: bool = False) -> None:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool)
     if ok and integer:
-        ok = float(value).is_integer()
+        ok = math.isfinite(value) and float(value).is_integer()
     if not ok or not math.isfinite(value) or not lo <= value <= hi:
         kind = "a whole number" if integer else "a number"
-        raise JobError(f"{name} must be {kind} between {lo:g} and {hi:g}; got {value!r}.")
+        got = _number(value) if ok and math.isfinite(value) else clip_text(value, 24)
+        raise JobError(f"{name} must be {kind} between {_number(lo)} and {_number(hi)}; got {got}.")
+
+
+def _check_text(name: str, value: Any, example: str) -> None:
+    if not isinstance(value, str) or not value or len(value) > 200:
+        raise JobError(f"{name} must be one name such as {example}.")
 
 
 def validate_job(job: Job) -> None:
     """Refuse impossible settings with one clear sentence, before anything touches the disk."""
+    _check_text("The preset", job.preset, "product/slow-push-in")
+    _check_text("The backend", job.backend, "engine")
+    if not isinstance(job.image, str) or not job.image:
+        raise JobError("Choose a photo first.")
+    if not isinstance(job.params, dict):
+        raise JobError("The model settings must be a set of named values.")
     if job.seed is not None:
         _check_number("Seed", job.seed, 0, 2**31 - 1, integer=True)
     _check_number("Number of variants", job.variants, 1, MAX_VARIANTS, integer=True)
@@ -218,6 +265,7 @@ class PreparedJob:
     preset: Preset
     backend: Backend
     plans: list[VariantPlan]
+    warnings: tuple[str, ...] = ()  # the photo's, and any about the output size
 
 
 def prepare_job(job: Job, settings: Settings, library: PresetLibrary | None = None) -> PreparedJob:
@@ -226,7 +274,7 @@ def prepare_job(job: Job, settings: Settings, library: PresetLibrary | None = No
     library = library or load_library(user_dir=settings.user_presets_dir)
     preset = library.get(job.preset)
     backend = get_backend(job.backend)
-    seed = job.seed if job.seed is not None else secrets.randbelow(2**31)
+    seed = int(job.seed) if job.seed is not None else secrets.randbelow(2**31)
     fps = int(job.fps or preset.fps)
     if job.frames is not None:
         frames = int(job.frames)
@@ -243,11 +291,14 @@ def prepare_job(job: Job, settings: Settings, library: PresetLibrary | None = No
         max_side = settings.long_side
     # Decoding a 12 MP photo at full size is wasted work: the engine never needs more
     # than about twice the output resolution.
-    photo = load_photo(job.image, max_side=2 * max_side)
+    photo = load_photo(
+        job.image, max_side=2 * max_side, max_bytes=settings.max_upload_mb * 1024 * 1024
+    )
     if job.size is None:
         width, height = output_size(
             job.aspect or preset.aspect, photo.rgb.shape[1::-1], settings.long_side
         )
+    warnings = (*photo.warnings, *_enlarge_warning(photo.original_size, (width, height)))
     plans = plan_variants(
         preset,
         seed=seed,
@@ -259,7 +310,24 @@ def prepare_job(job: Job, settings: Settings, library: PresetLibrary | None = No
         strength=float(job.strength),
         params=job.params,
     )
-    return PreparedJob(replace(job, seed=seed), seed, photo, preset, backend, plans)
+    return PreparedJob(replace(job, seed=seed), seed, photo, preset, backend, plans, warnings)
+
+
+ENLARGE_WARN = 2.0  # twice the photo's pixels per side and more: visibly soft, worth a word
+
+
+def _enlarge_warning(photo: tuple[int, int], clip: tuple[int, int]) -> tuple[str, ...]:
+    """A sentence when the clip needs many more pixels than the photo has."""
+    pw, ph = photo
+    w, h = clip
+    # The clip shows a crop of the photo at the clip's aspect: the largest such crop.
+    scale = w / min(pw, ph * w / h)
+    if scale < ENLARGE_WARN:
+        return ()
+    return (
+        f"This photo is {pw}x{ph}, so the {w}x{h} clip enlarges it {scale:.1f}x and will "
+        "look soft; a larger photo or a smaller size looks sharper.",
+    )
 
 
 def clip_name(preset: Preset, plan: VariantPlan) -> str:
@@ -304,49 +372,81 @@ def run_job(
         "preset": p.preset.id,
         "backend": p.backend.id,
     }
-    yield JobUpdate(0.0, "Analysing the photo…", [], seed=p.seed, warnings=p.photo.warnings)
+    yield JobUpdate(0.0, "Analysing the photo…", [], seed=p.seed, warnings=p.warnings)
     t0 = time.perf_counter()
     scene = p.backend.prepare(p.photo.rgb, p.plans, ctx)
     prepare_s = time.perf_counter() - t0
 
-    def finish(plan: VariantPlan, frames, t_start: float) -> Clip:
+    def finish(plan: VariantPlan, frames, t_start: float) -> tuple[Clip, list[Staged]]:
+        """Render + encode one variant and write its manifest, both still under temp names."""
         name = clip_name(p.preset, plan)
         keep: list[np.ndarray] = []
         if settings.score:
             # Keep a small copy of each frame as it streams to the encoder, so the clip is
             # scored without decoding it again.
             frames = _tee_small(frames, keep)
-        info = write_mp4(
+        poster: list[np.ndarray] = []
+        frames = _tee_frame(frames, plan.frames // 2, poster)
+        video = stage_mp4(
             frames, out / f"{name}.mp4", fps=plan.fps, crf=settings.crf, preset=settings.x264_preset
         )
-        timings = {
-            "prepare_s": round(prepare_s, 4),
-            "render_encode_s": round(time.perf_counter() - t_start, 4),
-        }
-        score = None
-        if keep:
-            t_score = time.perf_counter()
-            score = _score_safely(keep, p.photo.rgb, plan.fps, (info["width"], info["height"]))
-            keep.clear()
-            timings["score_s"] = round(time.perf_counter() - t_score, 4)
-        manifest = {
-            **base_manifest,
-            "seed": plan.seed,
-            "job_seed": p.seed,
-            "variant": plan.index + 1,
-            "plan": plan.to_dict(),
-            "video": {k: v for k, v in info.items() if k != "path"}
-            | {"file": Path(info["path"]).name},
-            "score": score,
-            "timings": timings,
-            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        }
-        mpath = write_json(manifest, out / f"{name}.json")
+        info = video.info
+        staged: list[Staged] = []
+        try:
+            timings = {
+                "prepare_s": round(prepare_s, 4),
+                "render_encode_s": round(time.perf_counter() - t_start, 4),
+            }
+            score = None
+            if keep:
+                t_score = time.perf_counter()
+                score = _score_safely(keep, p.photo.rgb, plan.fps, (info["width"], info["height"]))
+                keep.clear()
+                timings["score_s"] = round(time.perf_counter() - t_score, 4)
+            manifest = {
+                **base_manifest,
+                "seed": plan.seed,
+                "job_seed": p.seed,
+                "variant": plan.index + 1,
+                "plan": plan.to_dict(),
+                "video": {k: v for k, v in info.items() if k != "path"}
+                | {"file": Path(info["path"]).name},
+                "score": score,
+                "timings": timings,
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            }
+            staged.append(stage_json(manifest, out / f"{name}.json"))
+            if poster:
+                staged.append(stage_jpeg(poster[0], out / f"{name}.jpg"))
+        except BaseException:
+            for item in (*staged, video):
+                item.discard()
+            raise
         fractions[plan.index] = 1.0
-        return Clip(plan.index, plan.seed, Path(info["path"]), mpath, info["width"], info["height"],
+        clip = Clip(plan.index, plan.seed, video.path, staged[0].path, info["width"], info["height"],
                     info["frames"], plan.fps, plan.to_dict(), timings, score)  # fmt: skip
+        return clip, [*staged, video]
 
     clips: list[Clip] = []
+
+    def publish(clip: Clip, staged: list[Staged]) -> Clip:
+        # A clip and its manifest appear together: manifest first, then the MP4, whose final
+        # name is what History and the file listing look for. A crash between the two leaves a
+        # manifest alone, which start-up recovery removes (studio.retention).
+        try:
+            ctx.check_cancel()  # a take that finished while Cancel was pressed is not kept
+            for item in staged:
+                item.commit()
+        except BaseException as exc:
+            for item in staged:
+                item.discard()
+            for item in staged:  # committed before the MP4 failed
+                item.path.unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise write_failure(clip.path, exc, "video") from exc
+            raise
+        clips.append(clip)
+        return clip
 
     def update(new: Clip | None) -> JobUpdate:
         done = len(clips)
@@ -359,19 +459,21 @@ def run_job(
 
     if p.backend.parallel_variants and settings.workers > 1 and n > 1:
 
-        def work(plan: VariantPlan) -> Clip:
+        def work(plan: VariantPlan) -> tuple[Clip, list[Staged]]:
             return finish(plan, p.backend.render(scene, plan, ctx), time.perf_counter())
 
         pool = ThreadPoolExecutor(
             max_workers=min(settings.workers, n), thread_name_prefix="variant"
         )
+        futures = [pool.submit(work, plan) for plan in p.plans]
+        taken: set[Future] = set()
         try:
-            pending: set[Future] = {pool.submit(work, plan) for plan in p.plans}
+            pending = set(futures)
             while pending:
                 finished, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
                 for fut in finished:
-                    clip = fut.result()  # re-raises the worker's error here
-                    clips.append(clip)
+                    taken.add(fut)
+                    clip = publish(*fut.result())  # re-raises the worker's error here
                     yield update(clip)
                 if not finished:
                     yield update(None)
@@ -380,11 +482,14 @@ def run_job(
             raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            for fut in futures:  # finished after we stopped listening: never published
+                if fut not in taken and not fut.cancelled() and fut.exception() is None:
+                    for item in fut.result()[1]:
+                        item.discard()
     else:
         t_start = time.perf_counter()
         for pos, frames in p.backend.render_many(scene, p.plans, ctx):
-            clip = finish(p.plans[pos], frames, t_start)
-            clips.append(clip)
+            clip = publish(*finish(p.plans[pos], frames, t_start))
             yield update(clip)
             t_start = time.perf_counter()
 
@@ -410,9 +515,17 @@ def run_job(
     }
     manifest = write_json(summary, out / "manifest.json")
     yield JobUpdate(
-        1.0, f"Done: {n} variants", clips, None, True, manifest, p.seed, p.photo.warnings,
+        1.0, f"Done: {n} variants", clips, None, True, manifest, p.seed, p.warnings,
         ranking, badges,
     )  # fmt: skip
+
+
+def _tee_frame(frames, index: int, keep: list[np.ndarray]):
+    """Pass frames through unchanged, keeping a copy of one of them (the poster)."""
+    for i, frame in enumerate(frames):
+        if i == index or (i == 0 and not keep):
+            keep[:] = [frame.copy()]
+        yield frame
 
 
 def _tee_small(frames, keep: list[np.ndarray]):

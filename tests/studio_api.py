@@ -137,3 +137,13 @@ def upload(url: str, data: bytes, name: str = "photo.jpg") -> dict:
     with urllib.request.urlopen(req, timeout=30) as r:
         (path,) = json.loads(r.read())
     return {"path": path, "meta": {"_type": "gradio.FileData"}}
+
+
+def history_clips(history_result) -> list[str]:
+    """Clip names on the newest History page (/history's gallery shows each clip's poster)."""
+    gallery = history_result[0] if isinstance(history_result, tuple) else history_result
+    names = []
+    for item in gallery or []:
+        media = item.get("image") or item.get("video") or {}
+        names.append(Path(media["path"]).with_suffix(".mp4").name)
+    return names

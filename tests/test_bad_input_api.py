@@ -12,7 +12,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from tests.appserver import running_app
-from tests.studio_api import FAST, call_raw, client, clip_files, submit, upload
+from tests.studio_api import FAST, call_raw, client, clip_files, history_clips, submit, upload
 from tests.test_cli import assert_one_error_line, studio
 from tests.test_images import noisy_photo, png_with_header
 from tests.test_presets import GOOD
@@ -115,7 +115,7 @@ def test_after_all_that_the_studio_still_serves_a_good_job(app, samples):
     url, _ = app
     c = client(url)
     assert len(clip_files(submit(c, samples["product"], "test/drift", seed=2).result(60))) == 4
-    assert c.predict(api_name="/history")  # and History lists it
+    assert history_clips(c.predict(api_name="/history"))  # and History lists it
 
 
 # --- the command line ------------------------------------------------------------------------

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ from studio.encode import probe_mp4
 from studio.history import open_history
 from studio.settings import Settings
 from tests.appserver import free_port, running_app
-from tests.studio_api import FAST, client, clip_files, server_pid, submit
+from tests.studio_api import FAST, client, clip_files, history_clips, raw_get, server_pid, submit
 
 
 def temp_files(folder: Path) -> list[Path]:
@@ -52,15 +51,13 @@ def test_killed_mid_generation_restart_lists_every_finished_clip_and_no_half_wri
 
     with running_app(tmp_path, env=FAST) as url:
         assert temp_files(outputs) == []  # start-up removed them
-        listed = client(url).predict(api_name="/history")
-        names = {Path(item["video"]["path"]).name: item for item in listed}
+        names = set(history_clips(client(url).predict(api_name="/history")))
         on_disk = {p.name: p for p in outputs.glob("*/*.mp4") if p.with_suffix(".json").exists()}
-        assert set(finished) <= set(names)  # every clip finished before the kill...
-        assert set(names) == set(on_disk)  # ...and nothing that is not a complete clip
-        for name, item in names.items():
-            with urllib.request.urlopen(item["video"]["url"], timeout=10) as r:
-                body = r.read()
-            assert body == on_disk[name].read_bytes()
+        assert set(finished) <= names  # every clip finished before the kill...
+        assert names == set(on_disk)  # ...and nothing that is not a complete clip
+        for name in names:
+            status, body = raw_get(url, f"/gradio_api/file={on_disk[name]}")
+            assert status == 200 and body == on_disk[name].read_bytes()
             assert probe_mp4(on_disk[name])["frames"] > 0
 
 

@@ -98,7 +98,12 @@ def test_sweep_removes_old_clips_with_their_manifests_and_keeps_selected_ones(tw
 
 def test_sweep_over_quota_removes_the_oldest_job_and_its_folder(two_jobs):
     settings, (old_job, new_job) = two_jobs
-    sizes = sum(p.stat().st_size + p.with_suffix(".json").stat().st_size for p in new_job)
+    # A clip's bytes are its MP4, its manifest and its poster.
+    sizes = sum(
+        f.stat().st_size
+        for p in new_job
+        for f in (p, p.with_suffix(".json"), p.with_suffix(".jpg"))
+    )
     settings = replace(settings, retention_days=0, outputs_quota_gb=(sizes + 10) / 1024**3)
     assert sorted(sweep(settings)) == old_job
     assert not old_job[0].parent.exists()  # the job folder went with its last clip

@@ -218,7 +218,7 @@ def test_photo_metadata_and_file_name_never_reach_the_clips_or_manifests(app):
     assert len(names) == 4 and not any("jane" in n for n in names)
     (job,) = {p.parent for p in (tmp / "outputs").glob(f"*/{names[0]}")}
     written = list(job.iterdir())
-    assert {p.suffix for p in written} == {".mp4", ".json"}
+    assert {p.suffix for p in written} == {".mp4", ".json", ".jpg"}  # clip, manifest, poster
     for path in written:
         content = path.read_bytes()
         assert not [m for m in EXIF_MARKS if m in content], path.name
