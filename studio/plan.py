@@ -64,6 +64,11 @@ class VariantPlan:
     def duration(self) -> float:
         return self.frames / self.fps
 
+    @property
+    def still(self) -> bool:
+        """True when the camera is meant to stay put (only ambient motion is asked for)."""
+        return self.camera.move == "locked-off" or self.camera.strength == 0
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["camera"]["focus"] = list(self.camera.focus)

@@ -28,6 +28,7 @@ from studio.backends import list_backends
 from studio.backends.base import RenderContext
 from studio.encode import write_text
 from studio.errors import Cancelled, JobError, StudioError
+from studio.plan import VariantPlan
 from studio.presets import PresetLibrary, load_library
 from studio.scoring import METRIC_INFO, ClipScore, rank, score_clip
 from studio.settings import Settings
@@ -277,7 +278,8 @@ def _scored_row(cell: Cell, clip: Clip, out_dir: Path, photo: np.ndarray) -> Sho
     data = getattr(clip, "score", None)
     if not isinstance(data, dict) or data.get("score") is None:
         try:
-            data = score_clip(clip.path, source=photo).to_dict()
+            still = VariantPlan.from_dict(clip.plan).still
+            data = score_clip(clip.path, source=photo, still=still).to_dict()
         except Exception as error:
             sentence = _error_sentence(error)
             return _row(cell, clip.index + 1, clip_seed=clip.seed, path=rel, error=sentence)

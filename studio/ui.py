@@ -8,7 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import gradio as gr
+from gradio.exceptions import InvalidPathError
 from gradio.utils import get_upload_folder
+from pydantic import ValidationError
 
 from studio import ownership, queueing, retention, security, webguard
 from studio.backends import list_backends
@@ -34,6 +36,24 @@ ASPECT_CHOICES = [
 ]
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 CSS = (ASSETS / "studio.css").read_text(encoding="utf-8")
+
+
+class StudioBlocks(gr.Blocks):
+    """Blocks whose refusal of a file path is the studio's own sentence.
+
+    Gradio refuses a marked file outside its upload folder itself, in a message that quotes
+    the path and sometimes the server's blocked folders; the studio says one plain sentence.
+    """
+
+    async def preprocess_data(self, *args, **kwargs):
+        try:
+            return await super().preprocess_data(*args, **kwargs)
+        except InvalidPathError:
+            raise _refuse(security.NOT_UPLOADED) from None
+        except ValidationError as exc:  # a malformed input, quoted whole by pydantic
+            if exc.title in ("FileData", "ListFiles", "ImageData"):
+                raise _refuse(security.NOT_UPLOADED) from None
+            raise _refuse("One of the inputs is not in a form the studio accepts.") from None
 
 
 def _refuse(sentence: str) -> gr.Error:
@@ -254,7 +274,7 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
     # --- running for a team (issue 5): the job line + History, uploads deleted after a while
     runner = queueing.JobRunner(settings)
     uploads = retention.upload_cache_policy(settings)
-    with gr.Blocks(title="Motion Studio", delete_cache=uploads) as demo:
+    with StudioBlocks(title="Motion Studio", delete_cache=uploads) as demo:
         gr.Markdown(
             "# Motion Studio\nOne photo in, four short motion clips out. Pick the best take and download it."
         )

@@ -400,7 +400,8 @@ def run_job(
             score = None
             if keep:
                 t_score = time.perf_counter()
-                score = _score_safely(keep, p.photo.rgb, plan.fps, (info["width"], info["height"]))
+                size = (info["width"], info["height"])
+                score = _score_safely(keep, p.photo.rgb, plan.fps, size, still=plan.still)
                 keep.clear()
                 timings["score_s"] = round(time.perf_counter() - t_score, 4)
             manifest = {
@@ -545,12 +546,15 @@ def _tee_small(frames, keep: list[np.ndarray]):
         yield frame
 
 
-def _score_safely(frames: list[np.ndarray], source: np.ndarray, fps: int, size: tuple[int, int]):
+def _score_safely(
+    frames: list[np.ndarray], source: np.ndarray, fps: int, size: tuple[int, int], still: bool
+):
     """Score a finished clip; a scoring problem must never cost the creator the clip itself."""
     from studio.scoring import score_frames
 
     try:
-        return score_frames(np.stack(frames), source=source, fps=fps, native_size=size).to_dict()
+        stack = np.stack(frames)
+        return score_frames(stack, source=source, fps=fps, native_size=size, still=still).to_dict()
     except Exception:
         log.exception("scoring a finished clip failed")  # a bug, logged; the clip is still good
         return None

@@ -80,3 +80,48 @@ def test_json_manifest_is_written_atomically(tmp_path):
         write_json({"bad": object()}, tmp_path / "m.json")
     assert json.loads(path.read_text(encoding="utf-8"))["seed"] == 7
     assert leftovers(tmp_path) == ["m.json"]
+
+
+def _stream_line(path) -> str:
+    import subprocess
+
+    import imageio_ffmpeg
+
+    out = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)],
+                         capture_output=True, text=True).stderr  # fmt: skip
+    return next(line for line in out.splitlines() if "Video:" in line)
+
+
+def test_clips_are_tagged_bt709_for_matrix_primaries_and_transfer(tmp_path):
+    write_mp4(gradient_frames(4), tmp_path / "clip.mp4", fps=24)
+    line = _stream_line(tmp_path / "clip.mp4")
+    # ffmpeg prints "bt709" alone when matrix, primaries and transfer all say BT.709, and
+    # "bt709/unknown/unknown" when only the matrix is tagged.
+    assert "yuv420p(tv, bt709," in line and "unknown" not in line, line
+
+
+def test_written_files_are_readable_like_any_file_the_user_makes(tmp_path):
+    import os
+    import stat
+
+    clip = tmp_path / "clip.mp4"
+    write_mp4(gradient_frames(4), clip, fps=24)
+    manifest = write_json({"seed": 1}, tmp_path / "m.json")
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in (clip, manifest):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask, oct(path.stat().st_mode)
+
+
+def test_a_clip_ffmpeg_did_not_finish_never_gets_its_name(tmp_path, monkeypatch):
+    import imageio_ffmpeg
+
+    from studio.encode import EncodeError
+
+    def cut_short(path, *a, **k):
+        raise RuntimeError("moov atom not found")  # what ffmpeg says of a file with no trailer
+
+    monkeypatch.setattr(imageio_ffmpeg, "count_frames_and_secs", cut_short)
+    with pytest.raises(EncodeError, match="could not be written"):
+        write_mp4(gradient_frames(4), tmp_path / "clip.mp4", fps=24)
+    assert leftovers(tmp_path) == []

@@ -291,3 +291,25 @@ def test_face_clips_can_be_scored_in_parallel_threads():
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda _: score_frames(same[:24]), range(8)))
     assert all(r.metrics["face_consistency"] is not None for r in results)
+
+
+def test_a_take_as_still_as_its_locked_off_preset_asks_is_not_punished(settings, samples):
+    """Gentle breath (locked-off camera, soft breathing) must not be badged static or scored
+    down for staying nearly still; a still clip nobody asked for still is."""
+    from dataclasses import replace
+
+    from studio.variants import Job, prepare_job, run_job
+
+    settings = replace(settings, long_side=256)
+    job = Job(image=str(samples["portrait"]), preset="portrait/gentle-breath", seed=3)
+    updates = list(run_job(prepare_job(job, settings), settings.outputs_dir / "j", settings))
+    scores = [c.score for c in updates[-1].clips]
+    assert all(not s["static"] for s in scores), [s["static"] for s in scores]
+    assert min(s["score"] for s in scores) >= 60, [s["score"] for s in scores]
+    assert not any("static" in b for b in (updates[-1].badges or {}).values())
+
+    frames = clips()["static"]
+    asked_to_move = score_frames(frames, fps=24)
+    asked_to_stay = score_frames(frames, fps=24, still=True)
+    assert asked_to_move.static and not asked_to_stay.static
+    assert asked_to_stay.score > asked_to_move.score

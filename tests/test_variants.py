@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -208,3 +209,23 @@ def test_invalid_job_touches_nothing(samples, settings, tmp_path):
     with pytest.raises(JobError):
         prepare_job(bad, settings)
     assert not settings.outputs_dir.exists()
+
+
+def test_a_clip_that_enlarges_a_small_photo_a_lot_says_so(tmp_path, settings):
+    from PIL import Image
+
+    from studio.variants import Job, prepare_job
+
+    small = tmp_path / "small.jpg"
+    Image.new("RGB", (451, 300), (120, 90, 60)).save(small)
+    settings = replace(settings, long_side=768)
+    square = prepare_job(Job(image=str(small), preset="product/slow-push-in", seed=1), settings)
+    (warning,) = [w for w in square.warnings if "enlarges" in w]
+    assert "451x300" in warning and "768x768" in warning and "2.6x" in warning
+    huge = prepare_job(Job(image=str(small), preset="product/slow-push-in", seed=1,
+                           size=(4096, 4096)), settings)  # fmt: skip
+    assert any("13.7x" in w for w in huge.warnings), huge.warnings
+    big = tmp_path / "big.jpg"
+    Image.new("RGB", (1600, 1600), (120, 90, 60)).save(big)
+    fine = prepare_job(Job(image=str(big), preset="product/slow-push-in", seed=1), settings)
+    assert not [w for w in fine.warnings if "enlarges" in w]

@@ -84,6 +84,7 @@ def _score(
     fps: float,
     source: np.ndarray | None,
     path: str | None,
+    still: bool = False,
 ) -> ClipScore:
     """Score RGB frames that may already be downscaled from a clip of native_size (w, h)."""
     count, height, width = frames.shape[:3]
@@ -106,7 +107,8 @@ def _score(
     to_native = max(native_w, native_h) / max(size)
     motion_px = stats.motion * to_native
     motion_norm = motion_px / float(np.hypot(native_w, native_h))
-    static = is_static(motion_norm, fps)
+    # A take of a locked-off preset is meant to be nearly still: that is not a failure to move.
+    static = not still and is_static(motion_norm, fps)
 
     first = cv2.resize(frames[0], size, interpolation=cv2.INTER_AREA)
     last = cv2.resize(frames[-1], size, interpolation=cv2.INTER_AREA)
@@ -132,7 +134,9 @@ def _score(
         "height": int(native_h),
         "fps": round(float(fps), 3),
     }
-    return ClipScore(path=path, score=combine(metrics, static), static=static, metrics=metrics)
+    return ClipScore(
+        path=path, score=combine(metrics, static, still=still), static=static, metrics=metrics
+    )
 
 
 def score_frames(
@@ -142,17 +146,23 @@ def score_frames(
     fps: float = 24.0,
     path: str | None = None,
     native_size: tuple[int, int] | None = None,
+    still: bool = False,
 ) -> ClipScore:
     """Score a clip held in memory (T x H x W x 3 uint8 RGB), optionally against its source photo.
 
     native_size (w, h) is the clip's real size when `frames` were downscaled to save memory
-    (e.g. to DECODE_SIDE); pixel metrics are reported at that size.
+    (e.g. to DECODE_SIDE); pixel metrics are reported at that size. still=True: the clip was
+    asked to stay nearly still (a locked-off camera), so little motion is neither flagged as
+    static nor scored down.
     """
     frames = _as_rgb_frames(frames)
-    return _score(frames, native_size or (frames.shape[2], frames.shape[1]), fps, source, path)
+    size = native_size or (frames.shape[2], frames.shape[1])
+    return _score(frames, size, fps, source, path, still)
 
 
-def score_clip(path: str | os.PathLike, *, source: np.ndarray | None = None) -> ClipScore:
+def score_clip(
+    path: str | os.PathLike, *, source: np.ndarray | None = None, still: bool = False
+) -> ClipScore:
     """Score a video file made anywhere (MP4, WebM, GIF, MOV...); raises ClipError if unreadable."""
     from studio.videoio import read_video  # spawns ffmpeg; keep it out of import time
 
@@ -165,7 +175,7 @@ def score_clip(path: str | os.PathLike, *, source: np.ndarray | None = None) -> 
         raise ClipError(
             f"'{p.name}' is not a video we can read; it may be damaged, cut short or not a video."
         ) from error
-    return _score(video.frames, video.source_size, video.fps or 24.0, source, str(p))
+    return _score(video.frames, video.source_size, video.fps or 24.0, source, str(p), still)
 
 
 def rank(scores: list[ClipScore]) -> list[int]:

@@ -15,7 +15,8 @@ Each raw metric maps onto a 0..1 sub-score (1 = good):
 with weights w: flicker 0.30, camera_jitter 0.25, motion 0.10, colour_drift 0.10,
 fidelity 0.10, face 0.15. A clip is static when it moves less than 0.25% of its diagonal
 per second (about 3 px/s at 1024x576); its score is then multiplied by 0.5, because a photo
-that does not move is not what anyone asked an image-to-video studio for.
+that does not move is not what anyone asked an image-to-video studio for. A clip whose
+preset asks for a still camera (locked-off) is neither flagged static nor scored on motion.
 """
 
 from __future__ import annotations
@@ -130,9 +131,11 @@ def sub_scores(m: Metrics) -> dict[str, float]:
     return s
 
 
-def combine(m: Metrics, static: bool) -> float:
-    """The 0..100 score of one clip's metrics."""
+def combine(m: Metrics, static: bool, *, still: bool = False) -> float:
+    """The 0..100 score of one clip's metrics; a clip meant to be still is not scored on motion."""
     s = sub_scores(m)
+    if still:
+        s.pop("motion")
     total = sum(WEIGHTS[k] * v for k, v in s.items()) / sum(WEIGHTS[k] for k in s)
     return round(100.0 * total * (STATIC_PENALTY if static else 1.0), 2)
 
