@@ -157,6 +157,9 @@ def get_depth_source(name: str = "auto") -> DepthSource:
             return model
         if name == "auto":
             return HeuristicDepth()
+        from studio.models import require_model_packages
+
+        require_model_packages("Depth Anything V2", ("torch", "transformers"))
         raise BackendError(
             "Depth Anything V2 is not downloaded; download it in the model manager or use the built-in depth."
         )

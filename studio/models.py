@@ -8,6 +8,7 @@ from_pretrained themselves. Nothing heavy is imported until a checkpoint is firs
 from __future__ import annotations
 
 import gc
+import importlib.util
 import json
 import logging
 import math
@@ -45,6 +46,24 @@ class ModelUnavailable(BackendError):
 
 class OutOfMemory(BackendError):
     """The device ran out of memory; the sentence says what to change."""
+
+
+# What requirements-models.txt adds to the studio; the embedded engine needs none of it.
+MODEL_PACKAGES = ("torch", "diffusers", "transformers", "accelerate")
+
+
+def require_model_packages(
+    what: str = "This model", packages: tuple[str, ...] = MODEL_PACKAGES
+) -> None:
+    """Raise ModelUnavailable, naming the one install command, unless packages are installed.
+
+    find_spec looks for the packages without importing them, so asking costs nothing.
+    """
+    if any(importlib.util.find_spec(name) is None for name in packages):
+        raise ModelUnavailable(
+            f"{what} needs the model packages: run `.venv/bin/pip install -r "
+            "requirements-models.txt`, then restart the studio."
+        )
 
 
 # --------------------------------------------------------------------------- catalog
@@ -481,6 +500,7 @@ class ModelManager:
 
     def download(self, ckpt: Checkpoint, tqdm_class: Any = None) -> Path:
         """Download (or resume) a checkpoint into the HF cache; returns its snapshot folder."""
+        require_model_packages()  # gigabytes of weights are no use without them
         extra = {"tqdm_class": tqdm_class} if tqdm_class is not None else {}
         return self._fetch(ckpt, local_only=hub_offline(), **extra)
 
@@ -503,6 +523,7 @@ class ModelManager:
 
     def get(self, ckpt: Checkpoint, params: dict[str, Any] | None = None) -> Loaded:
         """The loaded pipeline for a checkpoint, loading it once however many ask at once."""
+        require_model_packages()
         options = resolve_options(ckpt, params or {})
         key = (ckpt.id, options)
         with self._lock:
@@ -753,6 +774,10 @@ def choice_label(ckpt: Checkpoint, state: str | None = None) -> str:
 
 def expectation_note(ckpt: Checkpoint) -> str:
     """What to expect on this machine, said before anyone waits an hour."""
+    try:
+        require_model_packages()
+    except ModelUnavailable as exc:
+        return str(exc)
     if has_suitable_gpu(ckpt):
         return f"A suitable GPU is present; {ckpt.name} renders in minutes at its default {ckpt.steps} steps."
     return (

@@ -16,7 +16,14 @@ import numpy as np
 
 from studio.backends.base import Backend, RenderContext
 from studio.errors import Cancelled
-from studio.models import Checkpoint, Loaded, OutOfMemory, get_manager, is_oom
+from studio.models import (
+    Checkpoint,
+    Loaded,
+    OutOfMemory,
+    get_manager,
+    is_oom,
+    require_model_packages,
+)
 from studio.plan import VariantPlan
 
 log = logging.getLogger(__name__)
@@ -102,6 +109,8 @@ class DiffusionBackend(Backend):
     parallel_variants = False
 
     def __init__(self, checkpoint: Checkpoint):
+        # Said when the job is checked, before a job folder exists or anyone waits in line.
+        require_model_packages()
         self.checkpoint = checkpoint
         self.id = checkpoint.id
         self.title = checkpoint.name
