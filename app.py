@@ -68,8 +68,8 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up requests
 
-    from studio import retention, security, webguard
     from studio.errors import StudioError
+    from studio.serve import retention, security, webguard
 
     settings = Settings.from_env(host=args.host, port=args.port, share=args.share, auth=args.auth,
                                  insecure_no_auth=args.insecure_no_auth)  # fmt: skip

@@ -29,12 +29,13 @@ import numpy as np  # noqa: E402
 
 from studio.backends import get_backend  # noqa: E402
 from studio.backends.base import RenderContext  # noqa: E402
+from studio.clips import run_job  # noqa: E402
 from studio.images import load_photo  # noqa: E402
+from studio.jobs import Job, prepare_job  # noqa: E402
 from studio.motion.render import PlanRig  # noqa: E402
 from studio.presets import load_library  # noqa: E402
 from studio.scoring import score_clip  # noqa: E402
 from studio.settings import Settings  # noqa: E402
-from studio.variants import Job, prepare_job, run_job  # noqa: E402
 
 W, H, FRAMES, FPS = 1024, 576, 48, 24
 CASES = [

@@ -61,7 +61,8 @@ def cmd_presets(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
-    from studio.variants import Job, prepare_job, run_job
+    from studio.clips import run_job
+    from studio.jobs import Job, prepare_job
 
     _require_files(args.image)
     job = Job(
@@ -176,7 +177,7 @@ def _ids(text: str) -> list[str]:
 def cmd_shootout(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
-    from studio.shootout import run_shootout
+    from studio.shootout.run import run_shootout
 
     _require_files(*args.images)
     bar = None

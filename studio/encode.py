@@ -22,17 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from studio.errors import StudioError
+from studio.errors import EncodeError
 
 log = logging.getLogger(__name__)
 
 # Files the studio writes are readable like any other file the user makes (mkstemp's
 # 0600 would hide clips from the user's other programs and other accounts they share with).
 _FILE_MODE = 0o666
-
-
-class EncodeError(StudioError):
-    """The video could not be written (disk full, ffmpeg missing...)."""
 
 
 def _umask() -> int:

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from studio.errors import BackendError
+from studio.errors import BackendError, CatalogError, ModelUnavailable, OutOfMemory
 from studio.fields import FieldReader
 
 log = logging.getLogger(__name__)
@@ -34,18 +34,6 @@ OFFLOAD_MODES = ("none", "model", "sequential", "group")
 CACHE_MODES = ("none", "fbc", "taylorseer", "magcache", "faster")
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 GIB = 1024**3
-
-
-class CatalogError(BackendError):
-    """presets/models.yaml is malformed; the sentence names the file and the field."""
-
-
-class ModelUnavailable(BackendError):
-    """A checkpoint cannot be found, downloaded or loaded here."""
-
-
-class OutOfMemory(BackendError):
-    """The device ran out of memory; the sentence says what to change."""
 
 
 # What requirements-models.txt adds to the studio; the embedded engine needs none of it.

@@ -16,7 +16,24 @@ from studio.plan import AMBIENT_KINDS, CAMERA_MOVES, EASINGS, Ambient, CameraMov
 log = logging.getLogger(__name__)
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "presets"
-ASPECTS = ("16:9", "9:16", "1:1", "4:5", "match")
+
+
+@dataclass(frozen=True)
+class Aspect:
+    """A clip shape the studio offers: its label in the picker and its width/height ratio."""
+
+    label: str
+    ratio: float | None  # None: the photo's own ratio
+
+
+# The one list of clip shapes: presets, jobs and the aspect picker all read it.
+ASPECTS: dict[str, Aspect] = {
+    "16:9": Aspect("16:9 landscape", 16 / 9),
+    "9:16": Aspect("9:16 vertical", 9 / 16),
+    "1:1": Aspect("1:1 square", 1.0),
+    "4:5": Aspect("4:5 portrait", 4 / 5),
+    "match": Aspect("Match photo", None),
+}
 # Files in presets/ that are not preset families (the model catalog lives there too).
 NOT_PRESETS = {"models.yaml"}
 
@@ -152,7 +169,7 @@ def _parse_preset(raw: Any, family: str, where: str, order: float = 100) -> Pres
         ambient=tuple(ambient),
         duration=d.number("duration", 0.5, 20.0, 3.0),
         fps=int(d.number("fps", 6, 60, 24)),
-        aspect=d.choice("aspect", ASPECTS, "16:9"),
+        aspect=d.choice("aspect", tuple(ASPECTS), "16:9"),
         variation=variation,
         source=where,
         order=order,

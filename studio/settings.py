@@ -40,8 +40,8 @@ class Settings:
     max_upload_mb: int = 50
     backend: str = "engine"
     depth: str = "auto"  # "auto" (learned model if cached, else heuristic) or "heuristic"
-    # Running for a team: logins, queue, retention. See studio/security.py,
-    # studio/queueing.py and studio/retention.py for what each one does.
+    # Running for a team: logins, queue, retention. See studio/serve/security.py,
+    # studio/serve/queueing.py and studio/serve/retention.py for what each one does.
     auth: str = ""  # "user:password" or "alice:pw1,bob:pw2"; required off loopback / with --share
     insecure_no_auth: bool = False  # serve publicly without a login, on purpose
     max_jobs_per_client: int = 2  # queued + running jobs one browser session (or login) may hold

@@ -12,28 +12,21 @@ from gradio.exceptions import InvalidPathError
 from gradio.utils import get_upload_folder
 from pydantic import ValidationError
 
-from studio import ownership, queueing, retention, security, webguard
 from studio.backends import list_backends
 from studio.backends.base import RenderContext
-from studio.errors import StudioError
-from studio.presets import PresetLibrary, load_library
+from studio.errors import StudioError, clip_text, failure_message
+from studio.jobs import form_job, prepare_job
+from studio.presets import ASPECTS, PresetLibrary, load_library
 from studio.scoring import explain
+from studio.serve import ownership, queueing, retention, security, webguard
 from studio.settings import Settings
-from studio.shootout import run_shootout
-from studio.variants import form_job, prepare_job
+from studio.shootout.run import run_shootout
 
 log = logging.getLogger(__name__)
 
 N_SLOTS = 4
 HISTORY_PAGE = 24
-ASPECT_CHOICES = [
-    ("Preset default", "preset"),
-    ("16:9 landscape", "16:9"),
-    ("9:16 vertical", "9:16"),
-    ("1:1 square", "1:1"),
-    ("4:5 portrait", "4:5"),
-    ("Match photo", "match"),
-]
+ASPECT_CHOICES = [("Preset default", "preset")] + [(a.label, key) for key, a in ASPECTS.items()]
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 CSS = (ASSETS / "studio.css").read_text(encoding="utf-8")
 
@@ -120,7 +113,7 @@ class ChoiceDropdown(gr.Dropdown):
                 not isinstance(value, str | int | float) or value not in choices
             ):
                 raise _refuse(
-                    f"{name}: {security.clip_text(value)} is not in the list of choices; "
+                    f"{name}: {clip_text(value)} is not in the list of choices; "
                     "pick one from the list."
                 )
         return super().preprocess(payload)
@@ -198,7 +191,7 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
             raise gr.Error(str(exc), print_exception=False) from None
         except Exception as exc:  # a bug or out of memory: fail this job only, keep serving
             log.exception("Generation failed")
-            raise gr.Error(queueing.failure_message(exc), print_exception=False) from None
+            raise gr.Error(failure_message(exc), print_exception=False) from None
         finally:
             ctx.cancel.set()  # the client went away or pressed Cancel: stop the workers
 
@@ -389,7 +382,7 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
                             )
                             chosen_index = gr.Number(visible=False, precision=0)
 
-                # Past clips, kept across restarts (studio/history.py), a page at a time.
+                # Past clips, kept across restarts (studio/serve/history.py), a page at a time.
                 with gr.Accordion("History", open=False, elem_id="history-panel"):
                     history = gr.Gallery(label="Past clips (★ = selected, kept by the retention sweep); click one to open it",
                                          columns=6, height="auto", interactive=False, allow_preview=False,
@@ -491,7 +484,7 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
             # One progress bar (and, on failure, one error badge) on the status line, instead of
             # an overlay on each of the seven outputs.
             show_progress_on=[status],
-            # Admission only: studio.queueing runs one job per GPU, engine jobs up to the cores.
+            # Admission only: studio.serve.queueing runs one job per GPU, engine jobs up to the cores.
             concurrency_limit=settings.max_queue,
         )
         run.then(history_items, outputs=history_outputs, api_name=False)

@@ -10,11 +10,12 @@ import pytest
 from PIL import Image
 
 from studio.backends.base import RenderContext
+from studio.clips import run_job
 from studio.encode import probe_mp4
 from studio.errors import BackendError, Cancelled
+from studio.jobs import Job, prepare_job
 from studio.models import ModelManager, get_manager, set_manager
 from studio.settings import Settings
-from studio.variants import Job, prepare_job, run_job
 from tests.tiny_pipelines import tiny_folder
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # nothing in these tests may reach the hub

@@ -10,10 +10,10 @@ import cv2
 import numpy as np
 import pytest
 
-from studio import depth as depth_mod
-from studio.depth import DepthAnythingDepth, HeuristicDepth, get_depth_source
 from studio.errors import BackendError
-from studio.segment import subject_matte
+from studio.motion import depth as depth_mod
+from studio.motion.depth import DepthAnythingDepth, HeuristicDepth, get_depth_source
+from studio.motion.matte import subject_matte
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "assets" / "examples"
 
@@ -86,7 +86,7 @@ def test_all_subject_image_does_not_crash():
 
 
 def test_depth_module_does_not_import_torch():
-    code = "import sys, studio.depth, studio.backends.engine; print('torch' in sys.modules, 'transformers' in sys.modules)"
+    code = "import sys, studio.motion.depth, studio.backends.engine; print('torch' in sys.modules, 'transformers' in sys.modules)"
     out = subprocess.run(
         [sys.executable, "-c", code],
         capture_output=True,
@@ -126,7 +126,7 @@ import json, sys
 import numpy as np
 from studio.backends import get_backend
 from studio.backends.base import RenderContext
-from studio.depth import DepthAnythingDepth, get_depth_source
+from studio.motion.depth import DepthAnythingDepth, get_depth_source
 from studio.images import load_photo
 from studio.presets import load_library
 from studio.variants import plan_variants
@@ -170,7 +170,7 @@ def test_learned_depth_is_used_from_the_local_cache_when_present(tmp_path):
     # loading code offline in a fresh process (the hub reads its cache path at import).
     import json
 
-    from studio.depth import DEPTH_ANYTHING_REPO
+    from studio.motion.depth import DEPTH_ANYTHING_REPO
 
     root = EXAMPLES.parents[1]
 

@@ -11,9 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from studio.clips import run_job
 from studio.encode import EncodeError, write_json, write_mp4
 from studio.errors import StudioError
-from studio.variants import Job, prepare_job, run_job
+from studio.jobs import Job, prepare_job
 
 FULL = "disk that holds the outputs folder is full"
 

@@ -15,7 +15,7 @@ from studio import backends
 from studio.backends import BackendInfo
 from studio.backends.base import Backend
 from studio.encode import probe_mp4
-from studio.history import open_history
+from studio.serve.history import open_history
 from studio.settings import Settings
 from tests.appserver import free_port, running_app
 from tests.studio_api import FAST, client, clip_files, history_clips, raw_get, server_pid, submit

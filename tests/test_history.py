@@ -7,8 +7,9 @@ import sqlite3
 import numpy as np
 import pytest
 
-from studio.history import History
-from studio.variants import Job, prepare_job, run_job
+from studio.clips import run_job
+from studio.jobs import Job, prepare_job
+from studio.serve.history import History
 
 
 @pytest.fixture

@@ -22,9 +22,9 @@ from gradio_client.exceptions import AppError
 
 import studio.backends
 from studio.__main__ import main as cli
-from studio.depth import HeuristicDepth, get_depth_source
 from studio.errors import BackendError
 from studio.models import ModelManager, backend_markdown, download_checkpoint, load_catalog
+from studio.motion.depth import HeuristicDepth, get_depth_source
 from tests.appserver import free_port
 from tests.studio_api import FAST, client, submit
 

@@ -12,7 +12,7 @@ import pytest
 from gradio_client.exceptions import AppError
 
 from studio.errors import JobError
-from studio.queueing import ENGINE_LANE, JobQueue, client_key, lane_for
+from studio.serve.queueing import ENGINE_LANE, JobQueue, client_key, lane_for
 from tests.appserver import running_app
 from tests.studio_api import FAST, client, clip_files, rss_mb, server_pid, statuses, submit
 

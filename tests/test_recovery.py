@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from studio import retention
 from studio.backends.base import RenderContext
-from studio.history import open_history
-from studio.queueing import JobRunner
-from studio.variants import Job, prepare_job
+from studio.jobs import Job, prepare_job
+from studio.serve import retention
+from studio.serve.history import open_history
+from studio.serve.queueing import JobRunner
 
 CLIP_MANIFEST = json.dumps({"preset": "product/glint", "variant": 1, "seed": 1, "video": {}})
 

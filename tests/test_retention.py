@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from studio import retention
-from studio.history import open_history
-from studio.retention import Item, Policy, plan_cleanup, remove_stray_temp_files, sweep
-from studio.variants import Job, prepare_job, run_job
+from studio.clips import run_job
+from studio.jobs import Job, prepare_job
+from studio.serve import retention
+from studio.serve.history import open_history
+from studio.serve.retention import Item, Policy, plan_cleanup, remove_stray_temp_files, sweep
 
 DAY = 86400.0
 NOW = 1_700_000_000.0

@@ -298,7 +298,8 @@ def test_a_take_as_still_as_its_locked_off_preset_asks_is_not_punished(settings,
     down for staying nearly still; a still clip nobody asked for still is."""
     from dataclasses import replace
 
-    from studio.variants import Job, prepare_job, run_job
+    from studio.clips import run_job
+    from studio.jobs import Job, prepare_job
 
     settings = replace(settings, long_side=256)
     job = Job(image=str(samples["portrait"]), preset="portrait/gentle-breath", seed=3)

@@ -17,7 +17,7 @@ from gradio_client import Client
 from PIL import Image
 
 from studio.errors import StudioError
-from studio.security import check_exposure, is_loopback, parse_auth
+from studio.serve.security import check_exposure, is_loopback, parse_auth
 from studio.settings import Settings
 from tests.appserver import ROOT, free_port, running_app
 from tests.studio_api import FAST, call_raw, client, clip_files, raw_get, submit, upload

@@ -9,8 +9,9 @@ from dataclasses import replace
 import pytest
 
 from studio.errors import JobError
+from studio.jobs import Job, output_size, validate_job
 from studio.presets import load_library
-from studio.variants import Job, output_size, plan_variants, validate_job
+from studio.variants import plan_variants
 
 LIB = load_library()
 
@@ -118,9 +119,10 @@ import numpy as np  # noqa: E402
 
 from studio.backends import BackendInfo, register  # noqa: E402
 from studio.backends.base import Backend, RenderContext  # noqa: E402
+from studio.clips import run_job  # noqa: E402
 from studio.encode import probe_mp4  # noqa: E402
 from studio.errors import Cancelled  # noqa: E402
-from studio.variants import prepare_job, run_job  # noqa: E402
+from studio.jobs import prepare_job  # noqa: E402
 
 
 class StripeBackend(Backend):
@@ -214,7 +216,7 @@ def test_invalid_job_touches_nothing(samples, settings, tmp_path):
 def test_a_clip_that_enlarges_a_small_photo_a_lot_says_so(tmp_path, settings):
     from PIL import Image
 
-    from studio.variants import Job, prepare_job
+    from studio.jobs import Job, prepare_job
 
     small = tmp_path / "small.jpg"
     Image.new("RGB", (451, 300), (120, 90, 60)).save(small)

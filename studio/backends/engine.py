@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from studio.backends.base import Backend, RenderContext
-from studio.depth import DepthSource, get_depth_source
+from studio.motion.depth import DepthSource, get_depth_source
 from studio.motion.render import REPORT_EVERY, PlanRig
 from studio.motion.scene import Scene, build_scene
 from studio.plan import VariantPlan

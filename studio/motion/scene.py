@@ -7,11 +7,11 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from studio.depth import DepthSource, HeuristicDepth
 from studio.errors import ImageError
+from studio.motion.depth import DepthSource, HeuristicDepth
 from studio.motion.filters import normalized_fill, push_pull_fill, resize_to
+from studio.motion.matte import MAX_COVERAGE, subject_matte
 from studio.plan import VariantPlan
-from studio.segment import MAX_COVERAGE, subject_matte
 
 # Work at 1.3x the largest output so the warps resample from more pixels than they draw.
 OVERSAMPLE = 1.3

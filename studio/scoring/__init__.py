@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from studio.errors import StudioError
+from studio.errors import ClipError
 from studio.scoring import faces, fidelity, motion
 from studio.scoring.ranking import METRIC_INFO, assign_badges, combine, is_static, order, stability
 
@@ -37,10 +37,6 @@ __all__ = [
 WORK_SIDE = 256
 # score_clip asks ffmpeg for at most this size: enough for faces, a fraction of the decode cost.
 DECODE_SIDE = 512
-
-
-class ClipError(StudioError):
-    """A clip file is missing, damaged or too short to score."""
 
 
 @dataclass

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from studio.history import open_history
+from studio.serve.history import open_history
 from tests.appserver import running_app
 from tests.e2e.test_browser import browser  # noqa: F401 - the shared Chromium fixture
 

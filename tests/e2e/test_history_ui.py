@@ -6,8 +6,9 @@ from dataclasses import replace
 
 import pytest
 
+from studio.clips import run_job
+from studio.jobs import Job, prepare_job
 from studio.settings import Settings
-from studio.variants import Job, prepare_job, run_job
 from tests.appserver import running_app
 from tests.e2e.test_browser import browser  # noqa: F401 - the shared Chromium fixture
 

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from studio import ownership
+from studio.serve import ownership
 
 log = logging.getLogger(__name__)
 
 # Kept in a hidden folder of the outputs so it travels with the clips, and blocked from
-# the web server (see studio.security.blocked_paths): other users must not download it.
+# the web server (see studio.serve.security.blocked_paths): other users must not download it.
 STATE_DIR = ".studio"
 DB_NAME = "history.sqlite3"
 
@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS clips (
     created  REAL NOT NULL,     -- unix time the clip was finished
     selected INTEGER NOT NULL DEFAULT 0,
     manifest TEXT NOT NULL,     -- the clip's manifest JSON, as written beside it
-    owner    TEXT NOT NULL DEFAULT ''  -- studio.ownership id of the login ('' without logins)
+    owner    TEXT NOT NULL DEFAULT ''  -- studio.serve.ownership id of the login ('' without logins)
 );
 CREATE INDEX IF NOT EXISTS clips_created ON clips(created);
 -- Gradio's cached copies handed to each login (by the copy's folder name), so the web guard

@@ -2,7 +2,7 @@
 
 Gradio serves any allowed file to any logged-in user, so with logins a request for a file is
 checked here against who made it: files inside the outputs folder by the owner their job
-folder names (studio.ownership), and Gradio's cached copies by the record of whom each copy
+folder names (studio.serve.ownership), and Gradio's cached copies by the record of whom each copy
 was handed to (History.grant). Without logins the guard lets everything through unchanged.
 """
 
@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from urllib.parse import unquote
 
-from studio import ownership
-from studio.history import History, open_history
+from studio.serve import ownership
+from studio.serve.history import History, open_history
 from studio.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -11,13 +11,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from studio.errors import JobError, StudioError
-from studio.history import History, open_history
+from studio.errors import JobError
+from studio.serve.history import History, open_history
 from studio.settings import Settings
 
 if TYPE_CHECKING:
     from studio.backends.base import RenderContext
-    from studio.variants import JobUpdate, PreparedJob
+    from studio.clips import JobUpdate
+    from studio.jobs import PreparedJob
 
 log = logging.getLogger(__name__)
 
@@ -129,23 +130,6 @@ class JobQueue:
             ticket.started.set()
 
 
-def failure_message(exc: BaseException) -> str:
-    """One sentence for a job that failed for a reason the user did not cause."""
-    if isinstance(exc, StudioError):
-        return str(exc)
-    text = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
-    if isinstance(exc, MemoryError) or "out of memory" in text.lower():
-        return (
-            "This job ran out of memory and was stopped; try a smaller size, fewer frames "
-            "or another backend. Other jobs are not affected."
-        )
-    detail = f" ({exc.__class__.__name__}: {text})" if text else f" ({exc.__class__.__name__})"
-    return (
-        f"This job failed because of a problem in the studio{detail}; it has been logged. "
-        "Other jobs are not affected; please try again."
-    )
-
-
 def wait_message(ahead: int, lane: str) -> str:
     where = "the CPU engine" if lane == ENGINE_LANE else lane
     if ahead <= 0:
@@ -204,7 +188,7 @@ class JobRunner:
         client: str = "local",
         poll_s: float = 0.5,
     ) -> Iterator[JobUpdate]:
-        from studio.variants import JobUpdate, run_job
+        from studio.clips import JobUpdate, run_job
 
         # The upload's path holds the user's file name ("jane-home.jpg"): manifests written for
         # the web keep only the photo's hash, which is enough to reproduce the clip.

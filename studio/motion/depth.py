@@ -11,7 +11,7 @@ import numpy as np
 
 from studio.errors import BackendError
 from studio.motion.filters import guided_filter
-from studio.segment import subject_matte
+from studio.motion.matte import subject_matte
 
 DEPTH_ANYTHING_REPO = "depth-anything/Depth-Anything-V2-Small-hf"
 # The heuristic is made of smooth cues; 256 px is plenty before the edge-aware upsampling.

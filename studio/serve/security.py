@@ -8,15 +8,11 @@ import os
 import stat
 from pathlib import Path
 
-from studio.errors import StudioError
-from studio.history import STATE_DIR
+from studio.errors import ExposureError, StudioError, UploadError, clip_text
+from studio.serve.history import STATE_DIR
 from studio.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-class ExposureError(StudioError):
-    """The studio would be reachable by others without a login."""
 
 
 def parse_auth(text: str | None) -> list[tuple[str, str]]:
@@ -71,16 +67,6 @@ def allowed_paths(settings: Settings) -> list[str]:
 def blocked_paths(settings: Settings) -> list[str]:
     """Inside the served folders, what must still never be served: the History database."""
     return [str(settings.outputs_dir.resolve() / STATE_DIR)]
-
-
-def clip_text(value: object, limit: int = 60) -> str:
-    """A user-supplied value, shortened for quoting in a message (a 1 MB id stays one line)."""
-    text = str(value).replace("\n", " ")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-class UploadError(StudioError):
-    """A file input named something that was not uploaded through the studio."""
 
 
 NOT_UPLOADED = "That file was not uploaded to the studio; please upload it again."

@@ -5,7 +5,7 @@ seed, shared by every backend, so backends are compared on identical motion plan
 one after another through prepare_job/run_job; each clip is decoded and scored against its
 photo. A cell that fails (a backend that cannot run here, an unreadable photo) keeps its error
 sentence and the rest still run. The folder ends up holding the clips, report.html (see
-studio/report.py), results.csv and results.json, one row per clip.
+studio/shootout/report.py), results.csv and results.json, one row per clip.
 """
 
 from __future__ import annotations
@@ -26,13 +26,14 @@ import numpy as np
 
 from studio.backends import list_backends
 from studio.backends.base import RenderContext
+from studio.clips import Clip, run_job
 from studio.encode import write_text
-from studio.errors import Cancelled, JobError, StudioError
+from studio.errors import Cancelled, JobError, StudioError, failure_message
+from studio.jobs import Job, prepare_job, validate_job
 from studio.plan import VariantPlan
 from studio.presets import PresetLibrary, load_library
 from studio.scoring import METRIC_INFO, ClipScore, rank, score_clip
 from studio.settings import Settings
-from studio.variants import Clip, Job, prepare_job, run_job, validate_job
 
 log = logging.getLogger(__name__)
 
@@ -211,11 +212,10 @@ def _row(cell: Cell, variant: int, **values: Any) -> ShootoutRow:
 
 
 def _error_sentence(error: Exception) -> str:
-    if isinstance(error, StudioError):
-        return str(error)
-    # A bug, not a user problem: keep the shootout going, but keep the traceback in the log.
-    log.error("shootout cell failed unexpectedly", exc_info=error)
-    return f"Unexpected {error.__class__.__name__}: {error}"
+    if not isinstance(error, StudioError):
+        # A bug, not a user problem: keep the shootout going, but keep the traceback in the log.
+        log.error("shootout cell failed unexpectedly", exc_info=error)
+    return failure_message(error)
 
 
 def _write_thumbnail(rgb: np.ndarray, path: Path) -> None:
@@ -310,7 +310,7 @@ def run_shootout(
     """
     import secrets
 
-    from studio.report import render_report
+    from studio.shootout.report import render_report
 
     out = Path(out_dir)
     if out.exists() and not out.is_dir():

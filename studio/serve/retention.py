@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.history import STATE_DIR, History, open_history
+from studio.serve.history import STATE_DIR, History, open_history
 from studio.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -13,9 +13,9 @@ from studio.scoring import METRIC_INFO
 from studio.scoring.explain import number
 
 if TYPE_CHECKING:
-    from studio.shootout import ShootoutResult, ShootoutRow
+    from studio.shootout.run import ShootoutResult, ShootoutRow
 
-TEMPLATE = Path(__file__).resolve().parent.parent / "assets" / "report.html"
+TEMPLATE = Path(__file__).resolve().parents[2] / "assets" / "report.html"
 # Facts about a clip rather than judgements of it: in results.csv/json, not in the table.
 CLIP_FACTS = ("frames", "width", "height", "fps")
 # A position in the clip, not a quality: no "higher/lower is better" arrow.

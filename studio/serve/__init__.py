@@ -1,0 +1,1 @@
+"""Serving the studio to many users: the job line, History, cleanup, logins and file access."""

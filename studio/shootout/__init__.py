@@ -1,0 +1,1 @@
+"""Shootout: photos x presets x backends on shared seeds, scored into one report."""
