@@ -18,7 +18,8 @@ from studio.backends import BackendInfo
 from studio.backends.base import Backend
 from studio.errors import BackendError, Cancelled, StudioError
 from studio.settings import Settings
-from studio.shootout.run import ShootoutResult, plan_cells, run_shootout
+from studio.shootout.results import ShootoutResult
+from studio.shootout.run import plan_cells, run_shootout
 from tests.test_cli import assert_one_error_line, studio
 
 CHROMIUM = os.environ.get("STUDIO_CHROMIUM", shutil.which("chromium") or "/usr/bin/chromium")

@@ -13,7 +13,7 @@ from studio.scoring import METRIC_INFO
 from studio.scoring.explain import number
 
 if TYPE_CHECKING:
-    from studio.shootout.run import ShootoutResult, ShootoutRow
+    from studio.shootout.results import ShootoutResult, ShootoutRow
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "assets" / "report.html"
 # Facts about a clip rather than judgements of it: in results.csv/json, not in the table.

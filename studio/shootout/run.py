@@ -10,15 +10,12 @@ studio/shootout/report.py), results.csv and results.json, one row per clip.
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import logging
 import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +29,15 @@ from studio.errors import Cancelled, JobError, StudioError, failure_message
 from studio.jobs import Job, prepare_job, validate_job
 from studio.plan import VariantPlan
 from studio.presets import PresetLibrary, load_library
-from studio.scoring import METRIC_INFO, ClipScore, rank, score_clip
+from studio.scoring import score_clip
 from studio.settings import Settings
+from studio.shootout.results import (
+    ShootoutResult,
+    ShootoutRow,
+    pick_winners,
+    results_csv,
+    results_json,
+)
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +46,6 @@ THUMB_SIDE = 320
 
 # progress(fraction of the whole shootout 0..1, what is running now)
 ProgressFn = Callable[[float, str], None]
-
-ROW_FIELDS = ("photo", "preset", "backend", "variant", "seed", "clip_seed", "path", "score",
-              "static", "winner")  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -65,67 +66,6 @@ class Cell:
     @property
     def label(self) -> str:
         return f"{self.photo} · {self.preset} · {self.backend}"
-
-
-@dataclass
-class ShootoutRow:
-    """One clip of the shootout: where it is and how it scored, or why it is missing."""
-
-    photo_index: int
-    photo: str
-    preset: str
-    backend: str
-    variant: int
-    seed: int  # the cell's job seed: `generate --seed` with it remakes this variant
-    clip_seed: int | None = None
-    path: str | None = None  # relative to the shootout folder, with forward slashes
-    score: float | None = None
-    static: bool | None = None
-    metrics: dict[str, Any] = field(default_factory=dict)
-    error: str | None = None
-    winner: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        """Flat and JSON-ready: the row fields, then every metric by name, then the error."""
-        out = {name: getattr(self, name) for name in ROW_FIELDS}
-        out.update(self.metrics)
-        out["error"] = self.error
-        return out
-
-
-@dataclass
-class ShootoutResult:
-    """What a shootout made: its rows (one per clip), the winner of each photo and its files."""
-
-    out_dir: Path
-    images: list[str]
-    presets: list[str]
-    backends: list[str]
-    seed: int
-    variants: int
-    rows: list[ShootoutRow]
-    thumbnails: dict[int, str]  # photo index -> thumbnail path relative to out_dir
-    elapsed_s: float
-    report: Path | None = None
-    csv: Path | None = None
-    json: Path | None = None
-
-    @property
-    def winners(self) -> dict[int, ShootoutRow]:
-        """The best clip of each photo (by photo index); photos whose cells all failed have none."""
-        return {row.photo_index: row for row in self.rows if row.winner}
-
-    @property
-    def failed(self) -> list[ShootoutRow]:
-        return [row for row in self.rows if row.error]
-
-    def metric_names(self) -> list[str]:
-        """Metrics present in any row, in METRIC_INFO order, then any others the scorer added."""
-        seen: dict[str, None] = {}
-        for row in self.rows:
-            seen.update(dict.fromkeys(row.metrics))
-        known = [k for k in METRIC_INFO if k in seen]
-        return known + [k for k in seen if k not in METRIC_INFO]
 
 
 def _unique(ids: Sequence[str] | str) -> list[str]:
@@ -190,19 +130,6 @@ def plan_cells(
                 folder = f"{photo_dir}/{_slug(preset, 'preset')}/{_slug(backend, 'backend')}"
                 cells.append(Cell(i, str(image), preset, backend, job_seed, folder))
     return cells
-
-
-def pick_winners(rows: list[ShootoutRow]) -> None:
-    """Mark the best scored clip of each photo (ties go to the steadier clip, as in rank())."""
-    for row in rows:
-        row.winner = False
-    by_photo: dict[int, list[ShootoutRow]] = {}
-    for row in rows:
-        if row.error is None and row.score is not None:
-            by_photo.setdefault(row.photo_index, []).append(row)
-    for scored in by_photo.values():
-        clips = [ClipScore(r.path, r.score, bool(r.static), r.metrics) for r in scored]
-        scored[rank(clips)[0]].winner = True
 
 
 def _row(cell: Cell, variant: int, **values: Any) -> ShootoutRow:
@@ -360,31 +287,6 @@ def run_shootout(
     result.csv = _write_text(out / "results.csv", results_csv(result))
     result.report = _write_text(out / "report.html", render_report(result))
     return result
-
-
-def results_json(result: ShootoutResult) -> str:
-    """A JSON list with one flat object per clip (see ShootoutRow.to_dict)."""
-    return json.dumps([row.to_dict() for row in result.rows], indent=2, ensure_ascii=False) + "\n"
-
-
-def results_csv(result: ShootoutResult) -> str:
-    """The same rows as CSV: row fields, every metric, then the error (empty when none)."""
-    columns = [*ROW_FIELDS, *result.metric_names(), "error"]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for row in result.rows:
-        writer.writerow({k: _csv_value(v) for k, v in row.to_dict().items()})
-    return buffer.getvalue()
-
-
-def _csv_value(value: Any) -> Any:
-    # Spelled as in results.json, so the two files read alike.
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return value
 
 
 def _write_text(path: Path, text: str) -> Path:
