@@ -39,6 +39,7 @@ class Clip:
     plan: dict[str, Any]
     timings: dict[str, float]
     score: dict[str, Any] | None = None  # studio.scoring ClipScore.to_dict(), when scored
+    manifest_data: dict[str, Any] | None = None  # what the manifest file holds, as written
 
 
 @dataclass
@@ -62,6 +63,144 @@ def clip_name(preset: Preset, plan: VariantPlan) -> str:
     return f"{preset.family}-{preset.name}-v{plan.index + 1}-{plan.seed}"
 
 
+@dataclass
+class _Finished:
+    """A rendered, encoded and scored variant whose files still carry their temp names."""
+
+    clip: Clip
+    files: list[Staged]  # manifest, poster, then the MP4: the order they are published in
+
+    def discard(self) -> None:
+        for item in self.files:
+            item.discard()
+
+
+class _JobWriter:
+    """Turns a prepared job's variants into published clips in one job folder."""
+
+    def __init__(self, prepared: PreparedJob, out: Path, settings: Settings, ctx: RenderContext):
+        self.p, self.out, self.settings = prepared, out, settings
+        self.fractions = [0.0] * len(prepared.plans)
+        self.clips: list[Clip] = []
+        self.prepare_s = 0.0
+        outer = ctx.progress
+
+        def on_progress(index: int, fraction: float) -> None:
+            self.fractions[index] = fraction
+            if outer is not None:
+                outer(index, fraction)
+
+        # The job's own context: the same cancel flag, progress kept per variant.
+        self.ctx = RenderContext(cancel=ctx.cancel, progress=on_progress)
+        self.base_manifest = {
+            "studio_version": __version__,
+            "job": prepared.job.to_dict(),
+            "input": {
+                "sha256": prepared.photo.sha256,
+                "format": prepared.photo.source_format,
+                "size": list(prepared.photo.original_size),
+            },
+            "preset": prepared.preset.id,
+            "backend": prepared.backend.id,
+        }
+
+    def finish(self, plan: VariantPlan, frames, t_start: float) -> _Finished:
+        """Encode one variant's frames (scoring small copies as they stream), then stage its
+        manifest and poster: everything under temp names until published."""
+        name = clip_name(self.p.preset, plan)
+        keep: list[np.ndarray] = []
+        if self.settings.score:  # scored without decoding the clip again
+            frames = _tee_small(frames, keep)
+        poster: list[np.ndarray] = []
+        frames = _tee_frame(frames, plan.frames // 2, poster)
+        video = stage_mp4(frames, self.out / f"{name}.mp4", fps=plan.fps,
+                          crf=self.settings.crf, preset=self.settings.x264_preset)  # fmt: skip
+        info = video.info
+        staged: list[Staged] = []
+        try:
+            timings = {
+                "prepare_s": round(self.prepare_s, 4),
+                "render_encode_s": round(time.perf_counter() - t_start, 4),
+            }
+            score = None
+            if keep:
+                t_score = time.perf_counter()
+                size = (info["width"], info["height"])
+                score = _score_safely(keep, self.p.photo.rgb, plan.fps, size, still=plan.still)
+                keep.clear()
+                timings["score_s"] = round(time.perf_counter() - t_score, 4)
+            manifest = {
+                **self.base_manifest,
+                "seed": plan.seed,
+                "job_seed": self.p.seed,
+                "variant": plan.index + 1,
+                "plan": plan.to_dict(),
+                "video": {k: v for k, v in info.items() if k != "path"} | {"file": video.path.name},
+                "score": score,
+                "timings": timings,
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            }
+            staged.append(stage_json(manifest, self.out / f"{name}.json"))
+            if poster:
+                staged.append(stage_jpeg(poster[0], self.out / f"{name}.jpg"))
+        except BaseException:
+            for item in (*staged, video):
+                item.discard()
+            raise
+        self.fractions[plan.index] = 1.0
+        clip = Clip(plan.index, plan.seed, video.path, staged[0].path, info["width"], info["height"],
+                    info["frames"], plan.fps, plan.to_dict(), timings, score, manifest)  # fmt: skip
+        return _Finished(clip, [*staged, video])
+
+    def publish(self, done: _Finished) -> Clip:
+        """Give a finished variant's files their names, manifest first and the MP4 last: the
+        MP4's name is what History and listings look for, so a clip and its manifest appear
+        together. A crash between the renames leaves a lone manifest, which start-up
+        recovery removes (studio.serve.retention)."""
+        try:
+            self.ctx.check_cancel()  # a take that finished while Cancel was pressed is not kept
+            for item in done.files:
+                item.commit()
+        except BaseException as exc:
+            done.discard()
+            for item in done.files:  # those committed before a later one failed
+                item.path.unlink(missing_ok=True)
+            if isinstance(exc, OSError):
+                raise write_failure(done.clip.path, exc, "video") from exc
+            raise
+        self.clips.append(done.clip)
+        return done.clip
+
+    def update(self, new: Clip | None) -> JobUpdate:
+        n, done = len(self.p.plans), len(self.clips)
+        msg = (
+            f"Rendered {done} of {n} variants" if new else f"Rendering {n} variants ({done} done)…"
+        )
+        clips = sorted(self.clips, key=lambda c: c.index)
+        return JobUpdate(sum(self.fractions) / n, msg, clips, new, seed=self.p.seed)
+
+    def summary(self, started: float) -> dict[str, Any]:
+        """The job's manifest.json: what every clip's manifest shares, and the clip list."""
+        return {
+            **self.base_manifest,
+            "job_seed": self.p.seed,
+            "clips": [
+                {
+                    "variant": c.index + 1,
+                    "seed": c.seed,
+                    "file": c.path.name,
+                    "manifest": c.manifest.name,
+                }
+                for c in self.clips
+            ],  # fmt: skip
+            "timings": {
+                "prepare_s": round(self.prepare_s, 4),
+                "total_s": round(time.perf_counter() - started, 4),
+            },
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+
+
 def run_job(
     prepared: PreparedJob,
     out_dir: str | Path,
@@ -71,181 +210,78 @@ def run_job(
     """Render every variant, encode each to MP4 with its manifest, and stream updates.
 
     Variants of CPU backends render in parallel threads (OpenCV and ffmpeg release the
-    GIL); model backends batch or sequence them themselves via render_many.
+    GIL); model backends batch or sequence them themselves via render_many. Closing this
+    generator (Cancel) stops the workers and keeps only the takes already published.
     """
-    ctx = ctx or RenderContext()
+    # 1. Set up the job folder and the writer that names, scores and publishes the clips.
+    started = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    p = prepared
-    n = len(p.plans)
-    fractions = [0.0] * n
-    outer_progress = ctx.progress
+    writer = _JobWriter(prepared, out, settings, ctx or RenderContext())
+    yield JobUpdate(0.0, "Analysing the photo…", [], seed=prepared.seed, warnings=prepared.warnings)
 
-    def on_progress(index: int, fraction: float) -> None:
-        fractions[index] = fraction
-        if outer_progress is not None:
-            outer_progress(index, fraction)
-
-    ctx = RenderContext(cancel=ctx.cancel, progress=on_progress)
-    started = time.perf_counter()
-    base_manifest = {
-        "studio_version": __version__,
-        "job": p.job.to_dict(),
-        "input": {
-            "sha256": p.photo.sha256,
-            "format": p.photo.source_format,
-            "size": list(p.photo.original_size),
-        },
-        "preset": p.preset.id,
-        "backend": p.backend.id,
-    }
-    yield JobUpdate(0.0, "Analysing the photo…", [], seed=p.seed, warnings=p.warnings)
+    # 2. Analyse the photo once for all variants (matte, depth, plate; or load a model).
     t0 = time.perf_counter()
-    scene = p.backend.prepare(p.photo.rgb, p.plans, ctx)
-    prepare_s = time.perf_counter() - t0
+    scene = prepared.backend.prepare(prepared.photo.rgb, prepared.plans, writer.ctx)
+    writer.prepare_s = time.perf_counter() - t0
 
-    def finish(plan: VariantPlan, frames, t_start: float) -> tuple[Clip, list[Staged]]:
-        """Render + encode one variant and write its manifest, both still under temp names."""
-        name = clip_name(p.preset, plan)
-        keep: list[np.ndarray] = []
-        if settings.score:
-            # Keep a small copy of each frame as it streams to the encoder, so the clip is
-            # scored without decoding it again.
-            frames = _tee_small(frames, keep)
-        poster: list[np.ndarray] = []
-        frames = _tee_frame(frames, plan.frames // 2, poster)
-        video = stage_mp4(
-            frames, out / f"{name}.mp4", fps=plan.fps, crf=settings.crf, preset=settings.x264_preset
-        )
-        info = video.info
-        staged: list[Staged] = []
-        try:
-            timings = {
-                "prepare_s": round(prepare_s, 4),
-                "render_encode_s": round(time.perf_counter() - t_start, 4),
-            }
-            score = None
-            if keep:
-                t_score = time.perf_counter()
-                size = (info["width"], info["height"])
-                score = _score_safely(keep, p.photo.rgb, plan.fps, size, still=plan.still)
-                keep.clear()
-                timings["score_s"] = round(time.perf_counter() - t_score, 4)
-            manifest = {
-                **base_manifest,
-                "seed": plan.seed,
-                "job_seed": p.seed,
-                "variant": plan.index + 1,
-                "plan": plan.to_dict(),
-                "video": {k: v for k, v in info.items() if k != "path"}
-                | {"file": Path(info["path"]).name},
-                "score": score,
-                "timings": timings,
-                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            }
-            staged.append(stage_json(manifest, out / f"{name}.json"))
-            if poster:
-                staged.append(stage_jpeg(poster[0], out / f"{name}.jpg"))
-        except BaseException:
-            for item in (*staged, video):
-                item.discard()
-            raise
-        fractions[plan.index] = 1.0
-        clip = Clip(plan.index, plan.seed, video.path, staged[0].path, info["width"], info["height"],
-                    info["frames"], plan.fps, plan.to_dict(), timings, score)  # fmt: skip
-        return clip, [*staged, video]
-
-    clips: list[Clip] = []
-
-    def publish(clip: Clip, staged: list[Staged]) -> Clip:
-        # A clip and its manifest appear together: manifest first, then the MP4, whose final
-        # name is what History and the file listing look for. A crash between the two leaves a
-        # manifest alone, which start-up recovery removes (studio.serve.retention).
-        try:
-            ctx.check_cancel()  # a take that finished while Cancel was pressed is not kept
-            for item in staged:
-                item.commit()
-        except BaseException as exc:
-            for item in staged:
-                item.discard()
-            for item in staged:  # committed before the MP4 failed
-                item.path.unlink(missing_ok=True)
-            if isinstance(exc, OSError):
-                raise write_failure(clip.path, exc, "video") from exc
-            raise
-        clips.append(clip)
-        return clip
-
-    def update(new: Clip | None) -> JobUpdate:
-        done = len(clips)
-        msg = (
-            f"Rendered {done} of {n} variants" if new else f"Rendering {n} variants ({done} done)…"
-        )
-        return JobUpdate(
-            sum(fractions) / n, msg, sorted(clips, key=lambda c: c.index), new, seed=p.seed
-        )
-
-    if p.backend.parallel_variants and settings.workers > 1 and n > 1:
-
-        def work(plan: VariantPlan) -> tuple[Clip, list[Staged]]:
-            return finish(plan, p.backend.render(scene, plan, ctx), time.perf_counter())
-
-        pool = ThreadPoolExecutor(
-            max_workers=min(settings.workers, n), thread_name_prefix="variant"
-        )
-        futures = [pool.submit(work, plan) for plan in p.plans]
-        taken: set[Future] = set()
-        try:
-            pending = set(futures)
-            while pending:
-                finished, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
-                for fut in finished:
-                    taken.add(fut)
-                    clip = publish(*fut.result())  # re-raises the worker's error here
-                    yield update(clip)
-                if not finished:
-                    yield update(None)
-        except BaseException:
-            ctx.cancel.set()  # stop sibling variants promptly; their temp files are removed
-            raise
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-            for fut in futures:  # finished after we stopped listening: never published
-                if fut not in taken and not fut.cancelled() and fut.exception() is None:
-                    for item in fut.result()[1]:
-                        item.discard()
+    # 3. Render, encode, score and publish each variant, streaming each as it is done.
+    parallel = prepared.backend.parallel_variants and settings.workers > 1
+    if parallel and len(prepared.plans) > 1:
+        yield from _render_in_threads(writer, scene, settings.workers)
     else:
-        t_start = time.perf_counter()
-        for pos, frames in p.backend.render_many(scene, p.plans, ctx):
-            clip = publish(*finish(p.plans[pos], frames, t_start))
-            yield update(clip)
-            t_start = time.perf_counter()
+        yield from _render_in_turn(writer, scene)
 
-    clips.sort(key=lambda c: c.index)
-    ranking, badges = _rank(clips)
-    summary = {
-        **base_manifest,
-        "job_seed": p.seed,
-        "clips": [
-            {
-                "variant": c.index + 1,
-                "seed": c.seed,
-                "file": c.path.name,
-                "manifest": c.manifest.name,
-            }
-            for c in clips
-        ],
-        "timings": {
-            "prepare_s": round(prepare_s, 4),
-            "total_s": round(time.perf_counter() - started, 4),
-        },
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-    }
-    manifest = write_json(summary, out / "manifest.json")
+    # 4. Rank the takes and write the job's summary manifest.
+    writer.clips.sort(key=lambda c: c.index)
+    ranking, badges = _rank(writer.clips)
+    manifest = write_json(writer.summary(started), out / "manifest.json")
     yield JobUpdate(
-        1.0, f"Done: {n} variants", clips, None, True, manifest, p.seed, p.warnings,
-        ranking, badges,
+        1.0, f"Done: {len(writer.clips)} variants", writer.clips, None, True, manifest,
+        prepared.seed, prepared.warnings, ranking, badges,
     )  # fmt: skip
+
+
+def _render_in_threads(writer: _JobWriter, scene: Any, workers: int) -> Iterator[JobUpdate]:
+    """Variants in a thread pool; each is published (and streamed) in this thread."""
+    p, ctx = writer.p, writer.ctx
+
+    def work(plan: VariantPlan) -> _Finished:
+        return writer.finish(plan, p.backend.render(scene, plan, ctx), time.perf_counter())
+
+    pool = ThreadPoolExecutor(max_workers=min(workers, len(p.plans)), thread_name_prefix="variant")
+    futures = [pool.submit(work, plan) for plan in p.plans]
+    taken: set[Future] = set()
+    try:
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                taken.add(fut)
+                yield writer.update(writer.publish(fut.result()))  # re-raises a worker's error
+            if not finished:
+                yield writer.update(None)
+    except BaseException:
+        ctx.cancel.set()  # stop sibling variants promptly; their temp files are removed
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        for fut in futures:  # finished after we stopped listening: never published
+            if fut not in taken and not fut.cancelled() and fut.exception() is None:
+                fut.result().discard()
+
+
+def _render_in_turn(writer: _JobWriter, scene: Any) -> Iterator[JobUpdate]:
+    """Variants one after another, as the backend yields them (model backends batch them)."""
+    p = writer.p
+    t_start = time.perf_counter()
+    try:
+        for pos, frames in p.backend.render_many(scene, p.plans, writer.ctx):
+            yield writer.update(writer.publish(writer.finish(p.plans[pos], frames, t_start)))
+            t_start = time.perf_counter()
+    except BaseException:
+        writer.ctx.cancel.set()
+        raise
 
 
 def _tee_frame(frames, index: int, keep: list[np.ndarray]):
@@ -293,10 +329,6 @@ def _rank(clips: list[Clip]) -> tuple[list[int] | None, dict[int, list[str]] | N
         return None, None
     from studio.scoring import ClipScore, badges, rank
 
-    scores = [
-        ClipScore(path=str(c.path), score=c.score["score"], static=c.score["static"],
-                  metrics={k: v for k, v in c.score.items() if k not in ("path", "score", "static")})
-        for c in clips
-    ]  # fmt: skip
+    scores = [ClipScore.from_dict(c.score) for c in clips]
     order = rank(scores)
     return [clips[i].index for i in order], {clips[i].index: b for i, b in badges(scores).items()}

@@ -50,6 +50,13 @@ class ClipScore:
     # face_consistency, face_worst_frame, frames, width, height, fps (None when not measured)
     metrics: dict[str, float | int | None] = field(default_factory=dict)
 
+    @classmethod
+    def from_dict(cls, data: dict) -> ClipScore:
+        """The inverse of to_dict (a manifest's or a results file's "score")."""
+        metrics = {k: v for k, v in data.items() if k not in ("path", "score", "static")}
+        return cls(path=data.get("path"), score=data["score"], static=bool(data["static"]),
+                   metrics=metrics)  # fmt: skip
+
     def to_dict(self) -> dict:
         """JSON-ready: {"path", "score", "static", **metrics} with plain Python numbers."""
         out: dict = {"path": self.path, "score": float(self.score), "static": bool(self.static)}

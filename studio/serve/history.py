@@ -103,11 +103,15 @@ class History:
 
     # -- writing
 
-    def record(self, clip: str | Path, manifest: str | Path | None = None) -> Entry:
-        """Record a finished clip from the manifest written beside it."""
+    def record(
+        self, clip: str | Path, manifest: str | Path | None = None, data: dict | None = None
+    ) -> Entry:
+        """Record a finished clip from its manifest: the data just written, or else the file
+        beside the clip (after a crash, reconcile() has only the file)."""
         clip = Path(clip).resolve()
-        manifest_path = Path(manifest) if manifest else clip.with_suffix(".json")
-        data = json.loads(manifest_path.read_text(encoding="utf-8"))
+        if data is None:
+            manifest_path = Path(manifest) if manifest else clip.with_suffix(".json")
+            data = json.loads(manifest_path.read_text(encoding="utf-8"))
         video = data.get("video", {})
         row = {
             "path": self._key(clip),

@@ -17,7 +17,7 @@ from studio.settings import Settings
 
 if TYPE_CHECKING:
     from studio.backends.base import RenderContext
-    from studio.clips import JobUpdate
+    from studio.clips import Clip, JobUpdate
     from studio.jobs import PreparedJob
 
 log = logging.getLogger(__name__)
@@ -208,19 +208,20 @@ class JobRunner:
             jobs = run_job(prepared, out_dir, self.settings, ctx)
             for update in jobs:
                 if update.new_clip is not None:
-                    self._remember(update.new_clip.path, update.new_clip.manifest)
+                    self._remember(update.new_clip)
                 yield update
         finally:
-            ctx.cancel.set()
             if jobs is not None:
-                jobs.close()  # waits for the variant workers, whose temp files are removed
+                # Stops the variant workers (run_job sets the cancel flag), waits for them, and
+                # removes their temp files; takes already published stay.
+                jobs.close()
             self.queue.leave(ticket)
             with contextlib.suppress(OSError):
                 Path(out_dir).rmdir()  # only if the job left nothing behind
             closed.set()
 
-    def _remember(self, clip: Path, manifest: Path) -> None:
+    def _remember(self, clip: Clip) -> None:
         try:
-            self.history.record(clip, manifest)
+            self.history.record(clip.path, clip.manifest, clip.manifest_data)
         except Exception:  # the clip is safe on disk; reconcile() picks it up at the next start
-            log.exception("Could not record %s in History", clip)
+            log.exception("Could not record %s in History", clip.path)
