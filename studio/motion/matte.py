@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import sys
+import threading
+
 import cv2
 import numpy as np
 
 from studio.motion.filters import guided_filter
+
+log = logging.getLogger(__name__)
 
 # grabCut cost grows with pixel count; 320 px keeps it near 100 ms and the matte is
 # refined back to full resolution by the guided filter anyway.
@@ -13,6 +21,10 @@ WORK_SIZE = 256
 # Below this coverage there is no subject worth a layer; above it "everything is subject".
 MIN_COVERAGE = 0.005
 MAX_COVERAGE = 0.9
+# Three or more blobs, the largest under 3% of the photo and under 60% of all of them:
+# scattered points of interest, not one subject (see _scattered).
+SCATTER_MAX_BLOB = 0.03
+SCATTER_LEAD = 0.6
 
 
 def spectral_residual_saliency(gray: np.ndarray) -> np.ndarray:
@@ -129,6 +141,18 @@ def _largest_blobs(mask: np.ndarray) -> np.ndarray:
     return out.astype(bool)
 
 
+def _scattered(mask: np.ndarray) -> bool:
+    """True when what stands out is many small blobs and none of them leads (a star field,
+    a crowd far away, confetti): cutting each out as a layer tears holes all over the photo,
+    so such a photo has no subject layer and moves as one surface with its depth."""
+    n, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    areas = np.sort(stats[1:, cv2.CC_STAT_AREA])[::-1]
+    if areas.size < 3:
+        return False
+    small = areas[0] < SCATTER_MAX_BLOB * mask.size
+    return bool(small and areas[0] < SCATTER_LEAD * areas.sum())
+
+
 def subject_matte(rgb: np.ndarray) -> np.ndarray:
     """Soft alpha (float32 HxW in [0,1]) of the main subject of an RGB uint8 photo.
 
@@ -168,7 +192,7 @@ def subject_matte(rgb: np.ndarray) -> np.ndarray:
         except cv2.error:
             pass  # keep the thresholded score; grabCut refuses degenerate colour models
     coverage = float(hard.mean())
-    if coverage < MIN_COVERAGE:
+    if coverage < MIN_COVERAGE or _scattered(hard):
         return np.zeros((h, w), np.float32)
     if coverage < MAX_COVERAGE:
         hard = _largest_blobs(hard)
@@ -179,4 +203,90 @@ def subject_matte(rgb: np.ndarray) -> np.ndarray:
     alpha = guided_filter(gray, alpha, radius, 1e-3)
     # A slight feather so the layer edge never shows a hard cut line.
     alpha = cv2.GaussianBlur(alpha, (0, 0), max(0.6, 0.4 * radius))
+    return np.clip(alpha, 0.0, 1.0).astype(np.float32)
+
+
+# A face smaller than this share of the photo belongs to a crowd or a background figure,
+# not to the subject of a portrait.
+MIN_FACE_AREA = 0.004
+
+
+_VISION_LOCK = threading.Lock()
+_VISION: list = []  # the shared studio.vision.VisionModels, once loaded (or None: unavailable)
+
+
+def shared_vision():
+    """The bundled people and face models, loaded once per process; None when LiteRT is not
+    installed or a model file is damaged (the engine then uses the automatic matte)."""
+    with _VISION_LOCK:
+        if not _VISION:
+            try:
+                from studio.vision import VisionModels
+
+                models = VisionModels()
+                with _quiet_stderr():  # LiteRT's C++ "INFO: Created TensorFlow Lite..." line
+                    models.preload()
+            except Exception:  # a missing runtime or file must not stop the engine
+                log.warning("People and face models unavailable; using the automatic matte.",
+                            exc_info=True)  # fmt: skip
+                models = None
+            _VISION.append(models)
+        return _VISION[0]
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2 (native code's own prints) for a moment, then restore it."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def people_matte(rgb: np.ndarray, vision) -> np.ndarray | None:
+    """Soft alpha of the people in an RGB uint8 photo, from learned models, or None.
+
+    Only when BlazeFace finds a face of a fair size: the selfie model alone also "finds"
+    people in cups and landscapes. Of the person mask, the parts connected to a face are
+    kept (the whole person: hair, cap, clothes, what they hold against them), and its edge
+    is refined against the photo so hair and shoulders follow the real outline.
+    """
+    h, w = rgb.shape[:2]
+    faces = [
+        f
+        for f in vision.faces(rgb)
+        if (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]) >= MIN_FACE_AREA * h * w
+    ]
+    if not faces:
+        return None
+    person = vision.person_matte(rgb)
+    hard = (person > 0.5).astype(np.uint8)
+    n, labels = cv2.connectedComponents(hard, connectivity=8)
+    keep = set()
+    for f in faces:
+        x0, y0 = max(0, int(f.box[0])), max(0, int(f.box[1]))
+        x1, y1 = min(w, int(np.ceil(f.box[2]))), min(h, int(np.ceil(f.box[3])))
+        ids = labels[y0:y1, x0:x1]
+        keep.update(int(i) for i in np.unique(ids[ids > 0]))
+    if not keep:
+        return None
+    body = np.isin(labels, sorted(keep))
+    coverage = float(body.mean())
+    if not MIN_COVERAGE < coverage < MAX_COVERAGE:
+        return None
+    # The soft probability, but only near the kept parts (a second blob far away is dropped).
+    reach = max(3, int(round(0.02 * max(h, w))) | 1)
+    near = cv2.dilate(
+        body.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach))
+    )
+    alpha = person * near.astype(np.float32)
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+    radius = max(2, int(round(0.008 * max(h, w))))
+    alpha = guided_filter(gray, alpha, radius, 1e-4)
+    alpha = cv2.GaussianBlur(alpha, (0, 0), max(0.6, 0.3 * radius))
     return np.clip(alpha, 0.0, 1.0).astype(np.float32)

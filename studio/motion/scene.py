@@ -10,7 +10,7 @@ import numpy as np
 from studio.errors import ImageError
 from studio.motion.depth import DepthSource, HeuristicDepth
 from studio.motion.filters import normalized_fill, push_pull_fill, resize_to
-from studio.motion.matte import MAX_COVERAGE, subject_matte
+from studio.motion.matte import MAX_COVERAGE, people_matte, shared_vision, subject_matte
 from studio.plan import VariantPlan
 
 # Work at 1.3x the largest output so the warps resample from more pixels than they draw.
@@ -58,9 +58,17 @@ def _readonly(*arrays: np.ndarray) -> None:
 
 
 def build_scene(
-    image: np.ndarray, plans: list[VariantPlan], depth_source: DepthSource | None = None
+    image: np.ndarray,
+    plans: list[VariantPlan],
+    depth_source: DepthSource | None = None,
+    vision=...,
 ) -> Scene:
-    """Build the shared scene for one RGB uint8 photo and the plans that will be rendered from it."""
+    """Build the shared scene for one RGB uint8 photo and the plans that will be rendered from it.
+
+    vision (studio.vision.VisionModels; by default the bundled models, None for none) finds
+    people: a photo with a face gets the learned person matte as its subject; any other
+    photo gets the automatic one.
+    """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ImageError("The photo must be an RGB image with 8 bits per channel.")
     if min(image.shape[:2]) < 2:
@@ -71,7 +79,10 @@ def build_scene(
     w, h = max(2, int(round(w0 * scale))), max(2, int(round(h0 * scale)))
     work = np.ascontiguousarray(resize_to(image, w, h))
 
-    alpha = subject_matte(work)
+    vision = shared_vision() if vision is ... else vision
+    alpha = people_matte(work, vision) if vision is not None else None
+    if alpha is None:
+        alpha = subject_matte(work)
     coverage = float(alpha.mean())
     has_subject = 0.003 < coverage < MAX_COVERAGE and float(alpha.max()) > 0.5
     if not has_subject:
