@@ -15,7 +15,7 @@ from studio.errors import Cancelled, JobError
 from studio.motion.render import PlanRig
 from studio.plan import AMBIENT_KINDS, CAMERA_MOVES, Ambient, CameraMove, VariantPlan
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "assets" / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "examples"
 ENGINE = EngineBackend(depth="heuristic")
 SIZES = [(160, 90), (90, 160), (120, 120), (96, 120), (149, 99)]
 
