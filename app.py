@@ -83,7 +83,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.exit(2, f"error: {problem}\n")
     retention.start(settings)  # stray temp files, History vs disk, then a periodic sweep
 
-    from studio.ui import build_ui
+    from studio.ui import build_ui, css
 
     demo = build_ui(settings)
     demo.queue(default_concurrency_limit=1, max_size=settings.max_queue)
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
             server_name=settings.host,
             server_port=settings.port,
             share=settings.share,
-            css=demo.studio_css,
+            css=css(),
             auth=logins or None,
             allowed_paths=security.allowed_paths(settings),
             blocked_paths=security.blocked_paths(settings),

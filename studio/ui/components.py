@@ -1,0 +1,102 @@
+"""The studio's own Gradio components: inputs that refuse what the studio would not accept."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+from gradio.exceptions import InvalidPathError
+from gradio.utils import get_upload_folder
+from pydantic import ValidationError
+
+from studio.errors import StudioError, clip_text
+from studio.serve import security
+
+
+def refuse(sentence: str) -> gr.Error:
+    """The error Gradio shows the user as this one sentence (no traceback in the log)."""
+    return gr.Error(sentence, print_exception=False)
+
+
+class StudioBlocks(gr.Blocks):
+    """Blocks whose refusal of a file path is the studio's own sentence.
+
+    Gradio refuses a marked file outside its upload folder itself, in a message that quotes
+    the path and sometimes the server's blocked folders; the studio says one plain sentence.
+    """
+
+    async def preprocess_data(self, *args, **kwargs):
+        try:
+            return await super().preprocess_data(*args, **kwargs)
+        except InvalidPathError:
+            raise refuse(security.NOT_UPLOADED) from None
+        except ValidationError as exc:  # a malformed input, quoted whole by pydantic
+            if exc.title in ("FileData", "ListFiles", "ImageData"):
+                raise refuse(security.NOT_UPLOADED) from None
+            raise refuse("One of the inputs is not in a form the studio accepts.") from None
+
+
+class PhotoUpload(gr.Image):
+    """An image upload that hands our code the original file, undecoded.
+
+    gr.Image would open and maybe convert the file with PIL before we see it; the
+    studio's own loader does that safely (bomb check before decoding, clear refusals).
+    Only a file Gradio itself received (its upload folder) or inline data is accepted.
+    """
+
+    is_template = True  # render with the stock Image component in the browser
+    max_bytes = 50 * 1024 * 1024  # the cap on a photo sent inline (a data: URL)
+
+    def preprocess(self, payload: Any) -> str | None:
+        if payload is None:
+            return None
+        url = getattr(payload, "url", None) or ""
+        if isinstance(url, str) and url.startswith("data:"):
+            if len(url) > self.max_bytes * 4 // 3 + 1024:  # base64 is 4/3 of the bytes
+                raise refuse(f"This photo is larger than the {self.max_bytes >> 20} MB limit.")
+            return super().preprocess(payload)  # decoded into Gradio's upload folder
+        try:
+            return str(security.uploaded_file(getattr(payload, "path", None), get_upload_folder()))
+        except StudioError as exc:
+            raise refuse(str(exc)) from None
+
+
+class UploadedFiles(gr.File):
+    """A multi-file upload that accepts only files Gradio itself received (its upload folder)."""
+
+    is_template = True  # render with the stock File component in the browser
+
+    def preprocess(self, payload: Any) -> list[str] | None:
+        if payload is None:
+            return None
+        items = payload.root if hasattr(payload, "root") else [payload]
+        try:
+            return [
+                str(security.uploaded_file(getattr(f, "path", None), get_upload_folder()))
+                for f in items
+            ]
+        except StudioError as exc:
+            raise refuse(str(exc)) from None
+
+
+class ChoiceDropdown(gr.Dropdown):
+    """A dropdown that refuses a value it does not offer (sent through the API) in one short
+    sentence, instead of Gradio's message that echoes the value and every choice."""
+
+    is_template = True  # render with the stock Dropdown component in the browser
+
+    def preprocess(self, payload: Any) -> Any:
+        choices = [value for _, value in self.choices]
+        name = self.label or "Choice"
+        if isinstance(payload, list | tuple | dict) and not self.multiselect:
+            raise refuse(f"{name}: send one choice from the list, not several.")
+        values = payload if isinstance(payload, list) else [payload]
+        for value in values:
+            if value is not None and (
+                not isinstance(value, str | int | float) or value not in choices
+            ):
+                raise refuse(
+                    f"{name}: {clip_text(value)} is not in the list of choices; "
+                    "pick one from the list."
+                )
+        return super().preprocess(payload)

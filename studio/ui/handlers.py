@@ -1,0 +1,328 @@
+"""The studio's event handlers: plain functions of the app's state (a Studio) and the form."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from gradio.route_utils import API_PREFIX
+from gradio_client.utils import encode_file_path
+
+from studio import models
+from studio.backends.base import RenderContext
+from studio.errors import StudioError, failure_message
+from studio.jobs import form_job, prepare_job
+from studio.presets import PresetLibrary, load_library
+from studio.scoring import explain
+from studio.serve import ownership, queueing, security, webguard
+from studio.settings import Settings
+from studio.shootout.results import TABLE_HEADER, results_table
+from studio.shootout.run import run_shootout
+from studio.ui.components import refuse
+
+log = logging.getLogger(__name__)
+
+N_SLOTS = 4
+HISTORY_PAGE = 24
+
+
+@dataclass(frozen=True)
+class Studio:
+    """What every handler works with: the settings, the presets and the job line (with History)."""
+
+    settings: Settings
+    library: PresetLibrary
+    runner: queueing.JobRunner
+
+    @classmethod
+    def open(cls, settings: Settings, library: PresetLibrary | None = None) -> Studio:
+        library = library or load_library(user_dir=settings.user_presets_dir)
+        return cls(settings, library, queueing.JobRunner(settings))
+
+    @property
+    def default_preset(self) -> str:
+        """The preset the form starts on: the library's first (presets are data, in order)."""
+        return next(iter(self.library.presets))
+
+
+def bind(handler: Callable, *args: Any) -> Callable:
+    """The handler with its first arguments filled in, as Gradio should see it.
+
+    Gradio injects gr.Request, gr.Progress and gr.SelectData by each parameter's annotation or
+    default, which functools.partial hides; this keeps the remaining parameters, their
+    annotations and defaults visible, and a generator stays a generator (so it streams).
+    """
+    if inspect.isgeneratorfunction(handler):
+
+        def bound(*rest, **kwargs):
+            yield from handler(*args, *rest, **kwargs)
+    else:
+
+        def bound(*rest, **kwargs):
+            return handler(*args, *rest, **kwargs)
+
+    functools.update_wrapper(bound, handler)
+    signature = inspect.signature(handler)
+    bound.__signature__ = signature.replace(
+        parameters=list(signature.parameters.values())[len(args) :]
+    )
+    return bound
+
+
+def owner(request: gr.Request | None) -> str:
+    """The owner id of whoever sent the request (LOCAL without logins)."""
+    return ownership.owner_id(getattr(request, "username", None))
+
+
+def file_url(path: str | Path) -> str:
+    """Where the web server serves a file of an allowed folder (Gradio's /file= route)."""
+    return f"{API_PREFIX}/file={encode_file_path(path)}"
+
+
+def preset_choices(library: PresetLibrary) -> list[tuple[str, str]]:
+    return [(f"{p.family.title()} · {p.title}", p.id) for p in library]
+
+
+def preset_info(studio: Studio, preset_id: str) -> str:
+    """The chosen preset in two lines: what it does, then its moves, length, fps and aspect."""
+    try:
+        p = studio.library.get(preset_id)
+    except StudioError as exc:
+        return str(exc)
+    moves = p.camera.move + "".join(f" + {a.kind}" for a in p.ambient)
+    return f"{p.description}  \n*{moves} · {p.duration:g} s · {p.fps} fps · {p.aspect}*"
+
+
+def generate(
+    studio: Studio,
+    image: str | None,
+    preset_id: str,
+    backend: str = "engine",
+    aspect: str = "preset",
+    duration: float = 3.0,
+    fps: float = 24,
+    seed: float = -1,
+    strength: float = 1.0,
+    model_path: str = "",
+    request: gr.Request = None,  # Gradio injects it: who is asking (per-client job limit)
+    progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio injects it
+):
+    """Render four variants of the photo with the preset; streams each clip as it finishes."""
+    if not image:
+        raise refuse("Upload a photo first (or click one of the samples).")
+    who = owner(request)
+    out_dir = ownership.job_dir(studio.settings.outputs_dir, who)
+    ctx = RenderContext()
+    try:
+        job = form_job(
+            image=image, preset=preset_id, backend=backend, variants=N_SLOTS, aspect=aspect,
+            duration=duration, fps=fps, seed=seed, strength=strength,
+            model_path=security.model_folder(model_path, studio.settings),
+        )  # fmt: skip
+        prepared = prepare_job(job, studio.settings, studio.library)
+        progress(0.0, desc="Analysing the photo…")
+        # Waits its turn on the device, then streams run_job and records clips in History.
+        for update in studio.runner.run(prepared, out_dir, ctx, queueing.client_key(request)):
+            progress(update.progress, desc=update.message)
+            pct = "" if update.done else f" · {update.progress:.0%}"
+            note = f"**{update.message}**{pct} · seed {update.seed}"
+            if update.warnings:
+                note += "  \n" + "  \n".join(f"⚠ {w}" for w in update.warnings)
+            if update.new_clip is not None:
+                webguard.hand_out(studio.runner.history, [update.new_clip.path], who)
+            yield slot_outputs(update, note, prepared.plans[0].fps)
+    except StudioError as exc:
+        raise refuse(str(exc)) from None
+    except Exception as exc:  # a bug or out of memory: fail this job only, keep serving
+        log.exception("Generation failed")
+        raise refuse(failure_message(exc)) from None
+    finally:
+        ctx.cancel.set()  # the client went away or pressed Cancel: stop the workers
+
+
+def slot_outputs(update, note: str, fps: int) -> tuple:
+    """Outputs for one update: clips by variant while rendering, best-first once ranked.
+
+    In /generate's output order: four videos, the clips state, the status, the Selected panel,
+    the download button, the scores table, the comparison bar's fps, four Select buttons and
+    the slot names. A slot's take is named in the same words on its label, its Select button
+    and the Selected panel: by rank once ranked ("#2 · variant 4", "Select #2", "#2 (variant
+    4)"), by variant before (slot k holds variant k while rendering).
+    """
+    by_index = {c.index: c for c in update.clips}
+    ranked = bool(update.done and update.ranking)
+    badges = update.badges or {}
+    videos, paths, buttons, names = [], [], [], []
+    for slot in range(N_SLOTS):
+        if ranked:
+            clip = by_index.get(update.ranking[slot]) if slot < len(update.ranking) else None
+        else:
+            clip = by_index.get(slot)
+        if clip is None:  # still rendering, or the take failed
+            text = f"#{slot + 1} · no take" if ranked else f"Variant {slot + 1}"
+            button = f"#{slot + 1}" if ranked else f"variant {slot + 1}"
+            videos.append(gr.update(value=None, label=text))
+            paths.append(None)
+            names.append(None)
+        else:
+            variant = clip.index + 1
+            if ranked:
+                score, marks = clip.score, badges.get(clip.index, [])
+                text = explain.label(slot + 1, variant, score, marks)
+                button, name = f"#{slot + 1}", f"#{slot + 1} (variant {variant})"
+            else:
+                text, button = f"Variant {variant}", f"variant {variant}"
+                name = button
+            videos.append(gr.update(value=str(clip.path), label=text))
+            paths.append(str(clip.path))
+            names.append(name)
+        buttons.append(gr.update(value=f"Select {button}"))
+    if not ranked:
+        return (*videos, paths, note, gr.update(), gr.update(), gr.update(), fps,
+                *buttons, names)  # fmt: skip
+    # Ranked: the best take is preselected in the download panel.
+    best = by_index[update.ranking[0]]
+    rows = [
+        (f"#{k + 1} variant {i + 1}", by_index[i].score, badges.get(i, []))
+        for k, i in enumerate(update.ranking)
+    ]
+    return (
+        *videos,
+        paths,
+        note + " · best take preselected (keys 1–4 pick another)",
+        gr.update(value=str(best.path), label=f"Selected: {names[0]}"),
+        gr.update(value=str(best.path), visible=True, label=f"Download {best.path.name}"),
+        explain.table_html(rows),
+        fps,
+        *buttons,
+        names,
+    )
+
+
+def select(
+    studio: Studio, index: int, clips: list[str | None], names: list[str | None] | None = None
+):
+    """Pick the take in slot `index` (0-based), named as its slot names it."""
+    path = clips[index] if clips and index < len(clips) else None
+    if not path:
+        raise refuse("That variant is not ready yet.")
+    studio.runner.history.select(path)  # a selected clip is kept by the retention sweep
+    name = (names[index] if names and index < len(names) else None) or f"#{index + 1}"
+    return (
+        gr.update(value=path, label=f"Selected: {name}"),
+        gr.update(value=path, visible=True, label=f"Download {Path(path).name}"),
+        index + 1,
+    )
+
+
+def cancelled(studio: Studio, request: gr.Request = None) -> str:
+    """After Cancel: say that the job stopped and how many takes were kept."""
+    return studio.runner.cancelled_note(queueing.client_key(request))
+
+
+def history_view(studio: Studio, page: int, request: gr.Request | None):
+    """One page of finished clips (this login's only), newest first, as posters.
+
+    In the History panel's order: gallery items, their clip paths, the page shown, the page
+    note, and the Newer and Older buttons.
+    """
+    history = studio.runner.history
+    who = owner(request) if studio.settings.auth else None  # None: one local user sees all
+    total = history.count(owner=who)
+    pages = max(1, math.ceil(total / HISTORY_PAGE))
+    page = min(max(0, int(page or 0)), pages - 1)
+    entries = history.recent(HISTORY_PAGE, owner=who, offset=page * HISTORY_PAGE)
+    items = [(str(e.poster or e.path), e.caption) for e in entries]
+    webguard.hand_out(history, [i for i, _ in items], owner(request))
+    note = f"Page {page + 1} of {pages} · {total} clips" if total else "No clips yet."
+    return (items, [str(e.path) for e in entries], page, note,
+            gr.update(interactive=page > 0), gr.update(interactive=page < pages - 1))  # fmt: skip
+
+
+def history_latest(studio: Studio, request: gr.Request = None):
+    """The newest page of History (after a job or a Select)."""
+    return history_view(studio, 0, request)
+
+
+def newer_page(studio: Studio, page: int, request: gr.Request = None):
+    return history_view(studio, page - 1, request)
+
+
+def older_page(studio: Studio, page: int, request: gr.Request = None):
+    return history_view(studio, page + 1, request)
+
+
+def page_load(studio: Studio, request: gr.Request = None):
+    # No docstring: Gradio would publish it as the description of the /history endpoint.
+    for w in studio.library.warnings:  # a broken user preset file, named (also in the status)
+        gr.Warning(w)
+    return history_view(studio, 0, request)
+
+
+def open_past(studio: Studio, paths: list[str], evt: gr.SelectData, request: gr.Request = None):
+    """A History item clicked: show that clip in the Selected panel, ready to download."""
+    # The index into this page's own list: the browser's idea of the path is not trusted.
+    index = evt.index if isinstance(evt.index, int) else -1
+    if not paths or not 0 <= index < len(paths) or not Path(paths[index]).is_file():
+        raise refuse("That clip is no longer available.")
+    path = paths[index]
+    webguard.hand_out(studio.runner.history, [path], owner(request))
+    return (gr.update(value=path, label=f"Selected from History: {Path(path).name}"),
+            gr.update(value=path, visible=True, label=f"Download {Path(path).name}"))  # fmt: skip
+
+
+def shootout(
+    studio: Studio,
+    files: list[str] | None,
+    presets: list[str] | None,
+    backends: list[str] | None,
+    variants: float = 2,
+    seed: float = -1,
+    request: gr.Request = None,  # Gradio injects it: whose report this is
+    progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio injects it
+):
+    """Run every photo x preset x backend with shared seeds; returns a table and the report."""
+    if not files:
+        raise refuse("Add at least one photo.")
+    who = owner(request)
+    out_dir = ownership.job_dir(studio.settings.outputs_dir, who, kind="shootout")
+    try:
+        result = run_shootout(
+            files, presets or [], backends or [], out_dir, studio.settings,
+            seed=None if seed is None or seed == -1 else seed, variants=variants,
+            progress=lambda f, m: progress(f, desc=m),
+        )  # fmt: skip
+    except StudioError as exc:
+        raise refuse(str(exc)) from None
+    failed = len(result.failed)
+    note = (
+        f"**Done in {result.elapsed_s:.0f} s**: {len(result.rows) - failed} clips, {failed} "
+        f"failed. [Open the report]({file_url(result.report)}) (clips side by side, sortable table)."
+    )
+    files_out = [str(p) for p in (result.report, result.csv, result.json) if p]
+    webguard.hand_out(studio.runner.history, files_out, who)
+    return note, gr.update(value=results_table(result), headers=TABLE_HEADER), files_out
+
+
+def download_model(
+    backend_id: str,
+    progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 - Gradio injects it
+):
+    """Download the chosen checkpoint into the Hugging Face cache (resumable)."""
+    try:
+        note = models.download_checkpoint(backend_id)
+    except StudioError as exc:
+        raise refuse(str(exc)) from None
+    return f"{note}  \n{models.backend_markdown(backend_id)}", refresh_backends()
+
+
+def refresh_backends():
+    """The picker's labels carry each checkpoint's state (not downloaded/on disk/loaded)."""
+    return gr.update(choices=models.backend_choices())

@@ -1,0 +1,235 @@
+"""The studio's page: Gradio Blocks layout and event wiring only; handlers.py does the work."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+
+from studio import models
+from studio.backends import list_backends
+from studio.presets import ASPECTS, PresetLibrary
+from studio.serve import retention
+from studio.settings import Settings
+from studio.ui import handlers as h
+from studio.ui.components import ChoiceDropdown, PhotoUpload, StudioBlocks, UploadedFiles
+from studio.ui.handlers import N_SLOTS, Studio, bind
+
+ASSETS = Path(__file__).resolve().parent.parent.parent / "assets"
+ASPECT_CHOICES = [("Preset default", "preset")] + [(a.label, key) for key, a in ASPECTS.items()]
+
+
+def css() -> str:
+    """The studio's stylesheet, for launch(css=...) (Gradio 6 takes css there, not in Blocks)."""
+    return (ASSETS / "studio.css").read_text(encoding="utf-8")
+
+
+def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blocks:
+    studio = Studio.open(settings, library)
+    library = studio.library
+    default_preset = studio.default_preset
+    examples = sorted(
+        p for p in settings.examples_dir.glob("*") if p.suffix.lower() in (".png", ".jpg", ".jpeg")
+    )
+    uploads = retention.upload_cache_policy(settings)  # uploads are deleted after a while
+    with StudioBlocks(title="Motion Studio", delete_cache=uploads) as demo:
+        gr.Markdown(
+            "# Motion Studio\nOne photo in, four short motion clips out. Pick the best take and download it."
+        )
+        with gr.Tabs():
+            with gr.Tab("Studio", id="studio"):
+                clips_state = gr.State([None] * N_SLOTS)
+                with gr.Row(equal_height=False):
+                    with gr.Column(scale=2, min_width=320):
+                        photo = PhotoUpload(
+                            label="Photo",
+                            type="filepath",
+                            image_mode=None,
+                            sources=["upload", "clipboard"],
+                            height=300,
+                            elem_id="photo",
+                        )
+                        if examples:
+                            gr.Examples(
+                                examples=[[str(p)] for p in examples],
+                                inputs=[photo],
+                                label="Sample photos",
+                            )
+                        preset = ChoiceDropdown(
+                            choices=h.preset_choices(library),
+                            value=default_preset,
+                            label="Motion preset",
+                            elem_id="preset",
+                        )
+                        preset_info = gr.Markdown(
+                            h.preset_info(studio, default_preset), elem_id="preset-info"
+                        )
+                        # The backends' text comes from studio.models; this only wires.
+                        backend = ChoiceDropdown(
+                            choices=models.backend_choices(),
+                            value=settings.backend,
+                            label="Backend",
+                            elem_id="backend",
+                        )
+                        model_info = gr.Markdown(
+                            models.backend_markdown(settings.backend), elem_id="model-info"
+                        )
+                        with gr.Row():
+                            model_folder = gr.Textbox("", label="Model folder (optional local copy)", scale=3,
+                                                      placeholder="/path/to/diffusers/folder", elem_id="model-folder")  # fmt: skip
+                            fetch = gr.Button(
+                                "Download model", size="sm", scale=1, elem_id="download-model"
+                            )
+                        with gr.Accordion("Advanced settings", open=False):
+                            aspect = ChoiceDropdown(
+                                choices=ASPECT_CHOICES, value="preset", label="Aspect"
+                            )
+                            duration = gr.Slider(1, 10, value=3, step=0.5, label="Duration (s)")
+                            fps = gr.Slider(8, 30, value=24, step=1, label="Frames per second")
+                            seed = gr.Number(value=-1, precision=0, label="Seed (-1 = random)")
+                            strength = gr.Slider(
+                                0, 2, value=1.0, step=0.05, label="Motion strength"
+                            )
+                        with gr.Row():
+                            go = gr.Button(
+                                "Generate 4 variants", variant="primary", elem_id="generate"
+                            )
+                            cancel = gr.Button("Cancel", variant="stop", elem_id="cancel")
+                        # A broken user preset file is named here (the other presets still load).
+                        status = gr.Markdown(
+                            "  \n".join(f"⚠ {w}" for w in library.warnings),
+                            elem_id="status",
+                            min_height=64,  # room for the progress bar that runs here
+                        )
+                    with gr.Column(scale=3, min_width=480):
+                        videos, selects = [], []
+                        for row in range(2):
+                            with gr.Row():
+                                for col in range(2):
+                                    i = row * 2 + col
+                                    with gr.Column(elem_classes=["variant"], min_width=200):
+                                        videos.append(
+                                            gr.Video(
+                                                label=f"Variant {i + 1}",
+                                                autoplay=True,
+                                                loop=True,
+                                                interactive=False,
+                                                buttons=[],
+                                                elem_id=f"variant-{i + 1}",
+                                            )
+                                        )
+                                        selects.append(
+                                            gr.Button(
+                                                f"Select variant {i + 1}",
+                                                size="sm",
+                                                elem_id=f"select-{i + 1}",
+                                            )
+                                        )
+                        # How the Selected panel names each slot's take (set with the labels).
+                        slot_names = gr.State([None] * N_SLOTS)
+                        compare = gr.HTML(
+                            24,  # the clips' fps; compare.js reads it (the template does not)
+                            html_template=(ASSETS / "compare.html").read_text(encoding="utf-8"),
+                            js_on_load=(ASSETS / "compare.js").read_text(encoding="utf-8"),
+                            elem_id="compare",
+                        )
+                        with gr.Accordion("Why this order? Scores for each take", open=False):
+                            scores = gr.HTML("<p>Scores appear when all four variants are done.</p>",
+                                             elem_id="scores")  # fmt: skip
+                        with gr.Group():
+                            chosen = gr.Video(label="Selected clip", autoplay=True, loop=True, interactive=False,
+                                              buttons=[], elem_id="selected")  # fmt: skip
+                            download = gr.DownloadButton(
+                                "Download MP4", visible=False, variant="primary", elem_id="download"
+                            )
+                            chosen_index = gr.Number(visible=False, precision=0)
+
+                # Past clips, kept across restarts (studio/serve/history.py), a page at a time.
+                with gr.Accordion("History", open=False, elem_id="history-panel"):
+                    history = gr.Gallery(label="Past clips (★ = selected, kept by the retention sweep); click one to open it",
+                                         columns=6, height="auto", interactive=False, allow_preview=False,
+                                         elem_id="history")  # fmt: skip
+                    with gr.Row():
+                        newer = gr.Button(
+                            "◀ Newer", size="sm", interactive=False, elem_id="history-newer"
+                        )
+                        history_note = gr.Markdown(elem_id="history-page")
+                        older = gr.Button("Older ▶", size="sm", interactive=False, elem_id="history-older")  # fmt: skip
+                    history_page = gr.State(0)
+                    history_paths = gr.State([])
+            with gr.Tab("Shootout", id="shootout"):
+                gr.Markdown(
+                    "Run the same photos through several presets and backends with the same seeds, "
+                    "score every clip and get one report: clips side by side, a sortable metrics "
+                    "table and a winner per photo. Try one product photo, one portrait and one busy scene."
+                )
+                with gr.Row():
+                    sh_photos = UploadedFiles(label="Photos", file_count="multiple", file_types=["image"],
+                                        type="filepath", elem_id="shootout-photos")  # fmt: skip
+                    with gr.Column():
+                        sh_presets = ChoiceDropdown(choices=h.preset_choices(library), multiselect=True,
+                                                 value=[default_preset], label="Presets",
+                                                 elem_id="shootout-presets")  # fmt: skip
+                        sh_backends = ChoiceDropdown(choices=[(b.title, b.id) for b in list_backends()],
+                                                  multiselect=True, value=["engine"], label="Backends",
+                                                  elem_id="shootout-backends")  # fmt: skip
+                        with gr.Row():
+                            sh_variants = gr.Slider(
+                                1, 4, value=2, step=1, label="Variants per cell"
+                            )
+                            sh_seed = gr.Number(value=-1, precision=0, label="Seed (-1 = random)")
+                        sh_go = gr.Button("Run shootout", variant="primary", elem_id="shootout-run")
+                sh_status = gr.Markdown(elem_id="shootout-status")
+                sh_table = gr.Dataframe(label="Results (best first per photo)", interactive=False,
+                                        elem_id="shootout-table")  # fmt: skip
+                sh_files = gr.File(label="Report, CSV and JSON", file_count="multiple",
+                                   interactive=False, elem_id="shootout-files")  # fmt: skip
+
+        history_outputs = [history, history_paths, history_page, history_note, newer, older]
+        latest_history = bind(h.history_latest, studio)
+        demo.load(bind(h.page_load, studio), outputs=history_outputs, api_name="history")
+        newer.click(bind(h.newer_page, studio), [history_page], history_outputs, api_name=False)
+        older.click(bind(h.older_page, studio), [history_page], history_outputs, api_name=False)
+        history.select(
+            bind(h.open_past, studio), [history_paths], [chosen, download], api_name=False
+        )
+        preset.change(
+            bind(h.preset_info, studio), inputs=preset, outputs=preset_info, api_name=False
+        )
+        run = go.click(
+            bind(h.generate, studio),
+            inputs=[photo, preset, backend, aspect, duration, fps, seed, strength, model_folder],
+            # New outputs go at the end: API clients read the clips as the first four.
+            outputs=[*videos, clips_state, status, chosen, download, scores, compare]
+            + [*selects, slot_names],
+            api_name="generate",
+            # One progress bar (and, on failure, one error badge) on the status line, instead of
+            # an overlay on each of the seven outputs.
+            show_progress_on=[status],
+            # Admission only: studio.serve.queueing runs one job per GPU, engine jobs up to the cores.
+            concurrency_limit=settings.max_queue,
+        )
+        run.then(latest_history, outputs=history_outputs, api_name=False)
+        cancel.click(bind(h.cancelled, studio), outputs=status, cancels=[run], api_name=False)
+
+        sh_go.click(
+            bind(h.shootout, studio),
+            inputs=[sh_photos, sh_presets, sh_backends, sh_variants, sh_seed],
+            outputs=[sh_status, sh_table, sh_files],
+            api_name="shootout",
+            concurrency_limit=1,
+        )
+
+        backend.change(models.backend_markdown, inputs=backend, outputs=model_info, api_name=False)
+        fetch.click(h.download_model, inputs=backend, outputs=[model_info, backend],
+                    api_name="download_model", concurrency_limit=1)  # fmt: skip
+        # A generation may have loaded (or evicted) a checkpoint: refresh the picker's states.
+        run.then(h.refresh_backends, outputs=backend, api_name=False)
+        for i, button in enumerate(selects):
+            button.click(
+                bind(h.select, studio, i),
+                inputs=[clips_state, slot_names],
+                outputs=[chosen, download, chosen_index],
+                api_name=False,
+            ).then(latest_history, outputs=history_outputs, api_name=False)  # the star, at once
+    return demo
