@@ -52,11 +52,3 @@ def read_video(
         reader.close()
     stack = np.stack(frames) if frames else np.zeros((0, height, width, 3), np.uint8)
     return Video(stack, float(meta.get("fps") or 0.0), tuple(meta["source_size"]))
-
-
-def read_frames(
-    path: str | os.PathLike, max_frames: int | None = None, max_side: int | None = None
-) -> tuple[np.ndarray, float]:
-    """Frames (T x H x W x 3 uint8 RGB) and frames per second of a video file."""
-    video = read_video(path, max_frames=max_frames, max_side=max_side)
-    return video.frames, video.fps
