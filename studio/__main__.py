@@ -137,7 +137,7 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     for line in catalog_table(manager):
         print(line)
     # The embedded engine is a backend too, with nothing to download (as in the README's table).
-    engine = next(info for info in list_backends() if info.id == "engine")
+    engine = next(info for info in list_backends(settings) if info.id == "engine")
     print(f"engine  {engine.title}  [built in]")
     print("    no weights, nothing to download")
     print("    any size and frame count · runs on the CPU, no GPU needed · "
@@ -211,6 +211,8 @@ def cmd_shootout(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from studio.models.options import CACHE_MODES, DTYPES, OFFLOAD_MODES
+
     parser = _Parser(
         prog="python -m studio", description="Motion Studio: photo -> short video variants."
     )
@@ -248,14 +250,12 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument(
         "--steps", type=int, default=None, help="denoising steps (default: the model's)"
     )
-    model.add_argument("--offload", choices=("none", "model", "sequential", "group"), default=None,
+    model.add_argument("--offload", choices=OFFLOAD_MODES, default=None,
                        help="GPU memory mode (default: the model's)")  # fmt: skip
-    model.add_argument("--cache", choices=("none", "fbc", "taylorseer", "magcache", "faster"),
+    model.add_argument("--cache", choices=CACHE_MODES,
                        default=None, help="step-cache acceleration (default: none)")  # fmt: skip
     model.add_argument("--device", default=None, help="cuda, cuda:1, mps or cpu (default: auto)")
-    model.add_argument(
-        "--dtype", choices=("fp32", "fp16", "bf16"), default=None, help="(default: auto)"
-    )
+    model.add_argument("--dtype", choices=tuple(DTYPES), default=None, help="(default: auto)")
 
     score = sub.add_parser("score", help="print the metrics and score of clips made anywhere")
     score.add_argument("clips", nargs="+", type=Path, help="video files (MP4, WebM, MOV, GIF...)")

@@ -104,9 +104,12 @@ class _JobWriter:
             "backend": prepared.backend.id,
         }
 
-    def finish(self, plan: VariantPlan, frames, t_start: float) -> _Finished:
+    def finish(
+        self, plan: VariantPlan, frames, t_start: float, facts: dict[str, Any] | None = None
+    ) -> _Finished:
         """Encode one variant's frames (scoring small copies as they stream), then stage its
-        manifest and poster: everything under temp names until published."""
+        manifest and poster: everything under temp names until published. facts, what the
+        backend reported about the render, go into the manifest's plan as params.rendered."""
         name = clip_name(self.p.preset, plan)
         keep: list[np.ndarray] = []
         if self.settings.score:  # scored without decoding the clip again
@@ -134,7 +137,7 @@ class _JobWriter:
                 "seed": plan.seed,
                 "job_seed": self.p.seed,
                 "variant": plan.index + 1,
-                "plan": plan.to_dict(),
+                "plan": _plan_data(plan, facts),
                 "video": {k: v for k, v in info.items() if k != "path"} | {"file": video.path.name},
                 "score": score,
                 "timings": timings,
@@ -148,8 +151,9 @@ class _JobWriter:
                 item.discard()
             raise
         self.fractions[plan.index] = 1.0
+        recorded = _plan_data(plan, facts)
         clip = Clip(plan.index, plan.seed, video.path, staged[0].path, info["width"], info["height"],
-                    info["frames"], plan.fps, plan.to_dict(), timings, score, manifest)  # fmt: skip
+                    info["frames"], plan.fps, recorded, timings, score, manifest)  # fmt: skip
         return _Finished(clip, [*staged, video])
 
     def publish(self, done: _Finished) -> Clip:
@@ -276,12 +280,21 @@ def _render_in_turn(writer: _JobWriter, scene: Any) -> Iterator[JobUpdate]:
     p = writer.p
     t_start = time.perf_counter()
     try:
-        for pos, frames in p.backend.render_many(scene, p.plans, writer.ctx):
-            yield writer.update(writer.publish(writer.finish(p.plans[pos], frames, t_start)))
+        for pos, rendered in p.backend.render_many(scene, p.plans, writer.ctx):
+            done = writer.finish(p.plans[pos], rendered.frames, t_start, rendered.facts)
+            yield writer.update(writer.publish(done))
             t_start = time.perf_counter()
     except BaseException:
         writer.ctx.cancel.set()
         raise
+
+
+def _plan_data(plan: VariantPlan, facts: dict[str, Any] | None) -> dict[str, Any]:
+    """The plan as the manifest records it, with the backend's render facts in its params."""
+    data = plan.to_dict()
+    if facts:
+        data["params"]["rendered"] = dict(facts)
+    return data
 
 
 def _tee_frame(frames, index: int, keep: list[np.ndarray]):

@@ -162,7 +162,7 @@ def prepare_job(job: Job, settings: Settings, library: PresetLibrary | None = No
     validate_job(job)
     library = library or load_library(user_dir=settings.user_presets_dir)
     preset = library.get(job.preset)
-    backend = get_backend(job.backend)
+    backend = get_backend(job.backend, settings)
     seed = int(job.seed) if job.seed is not None else secrets.randbelow(2**31)
     fps = int(job.fps or preset.fps)
     if job.frames is not None:

@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 from studio.errors import StudioError
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def hub_cache_dir(env: Mapping[str, str]) -> Path:
+    """The Hugging Face cache folder, found the way huggingface_hub finds it."""
+    if env.get("HF_HUB_CACHE"):
+        return Path(env["HF_HUB_CACHE"]).expanduser()
+    home = env.get("HF_HOME") or os.path.join(
+        env.get("XDG_CACHE_HOME", os.path.join(Path.home(), ".cache")), "huggingface"
+    )
+    return Path(home).expanduser() / "hub"
 
 
 def _default_workers() -> int:
@@ -30,7 +41,6 @@ class Settings:
     models_dir: Path = field(default_factory=lambda: Path.home() / ".motion-studio" / "models")
     # Output size: the long side of the clip in pixels when no explicit size is given.
     long_side: int = 768
-    variants: int = 4
     workers: int = field(default_factory=_default_workers)
     # H.264 quality: lower CRF is better; "veryfast" keeps encoding a small share of the render.
     crf: int = 18
@@ -40,6 +50,15 @@ class Settings:
     max_upload_mb: int = 50
     backend: str = "engine"
     depth: str = "auto"  # "auto" (learned model if cached, else heuristic) or "heuristic"
+    # The learned depth model (Depth Anything V2 Small), used only from the local HF cache.
+    depth_model: str = "depth-anything/Depth-Anything-V2-Small-hf"
+    # GB of model weights kept loaded at once (0: 90% of the GPU's memory, else half the RAM).
+    model_budget_gb: float = 0.0
+    # Hugging Face access, under the hub's own variable names: a token for gated or private
+    # models, offline mode, and the cache that downloads go into (HF_HUB_CACHE, else HF_HOME/hub).
+    hf_token: str = field(default="", repr=False, metadata={"env": "HF_TOKEN"})
+    hub_offline: bool = field(default=False, metadata={"env": "HF_HUB_OFFLINE"})
+    hub_cache: Path = field(default_factory=lambda: hub_cache_dir({}))
     # Running for a team: logins, queue, retention. See studio/serve/security.py,
     # studio/serve/queueing.py and studio/serve/retention.py for what each one does.
     auth: str = ""  # "user:password" or "alice:pw1,bob:pw2"; required off loopback / with --share
@@ -59,9 +78,10 @@ class Settings:
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:
         """Defaults, then STUDIO_<NAME> environment variables, then keyword overrides."""
         env = os.environ if env is None else env
-        values = {}
+        values: dict[str, object] = {"hub_cache": hub_cache_dir(env)}
         for f in fields(cls):
-            raw = env.get(f"STUDIO_{f.name.upper()}")
+            name = f.metadata.get("env", f"STUDIO_{f.name.upper()}")
+            raw = env.get(name)
             if raw is None:
                 continue
             default = getattr(cls(), f.name)
@@ -73,9 +93,7 @@ class Settings:
                     values[f.name] = kind(raw)
                 except ValueError:
                     what = "a whole number" if kind is int else "a number"
-                    raise StudioError(
-                        f"STUDIO_{f.name.upper()} must be {what}, got '{raw}'."
-                    ) from None
+                    raise StudioError(f"{name} must be {what}, got '{raw}'.") from None
             elif isinstance(default, Path):
                 values[f.name] = Path(raw).expanduser()
             else:

@@ -144,42 +144,16 @@ print(json.dumps({"source": type(source).__name__, "engine": type(engine.depth_s
 """
 
 
-def _tiny_depth_anything(folder):
-    """A random-weight Depth Anything V2 with the real architecture, small enough for a test."""
-    from transformers import (
-        DepthAnythingConfig,
-        DepthAnythingForDepthEstimation,
-        Dinov2Config,
-        DPTImageProcessor,
-    )
-
-    backbone = Dinov2Config(hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
-                            intermediate_size=64, image_size=56, patch_size=14,
-                            out_features=["stage1", "stage2", "stage3", "stage4"],
-                            reshape_hidden_states=False)  # fmt: skip
-    config = DepthAnythingConfig(backbone_config=backbone, reassemble_hidden_size=32,
-                                 patch_size=14, neck_hidden_sizes=[16, 16, 16, 16],
-                                 fusion_hidden_size=16, head_hidden_size=8)  # fmt: skip
-    DepthAnythingForDepthEstimation(config).save_pretrained(folder)
-    DPTImageProcessor(size={"height": 56, "width": 56}, keep_aspect_ratio=True,
-                      ensure_multiple_of=14).save_pretrained(folder)  # fmt: skip
-
-
 def test_learned_depth_is_used_from_the_local_cache_when_present(tmp_path):
     # Lay the tiny model out exactly as huggingface_hub caches a download, then run the real
     # loading code offline in a fresh process (the hub reads its cache path at import).
     import json
 
-    from studio.motion.depth import DEPTH_ANYTHING_REPO
+    from studio.settings import Settings
+    from tests.tiny_pipelines import in_hub_cache, save_tiny_depth_anything
 
     root = EXAMPLES.parents[1]
-
-    revision = "0123456789abcdef0123456789abcdef01234567"
-    repo_dir = tmp_path / "hub" / ("models--" + DEPTH_ANYTHING_REPO.replace("/", "--"))
-    snapshot = repo_dir / "snapshots" / revision
-    _tiny_depth_anything(snapshot)
-    (repo_dir / "refs").mkdir()
-    (repo_dir / "refs" / "main").write_text(revision)
+    in_hub_cache(tmp_path / "hub", Settings().depth_model, save_tiny_depth_anything)
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "HF_HUB_OFFLINE": "1",
            "HF_HUB_CACHE": str(tmp_path / "hub"), "STUDIO_DEPTH": "auto"}  # fmt: skip
     photo = str(EXAMPLES / "rocket.jpg")
@@ -201,3 +175,20 @@ def test_learned_depth_is_used_from_the_local_cache_when_present(tmp_path):
                          capture_output=True, text=True, timeout=120)  # fmt: skip
     assert run.returncode == 0, run.stderr[-2000:]
     assert json.loads(run.stdout.strip().splitlines()[-1])["engine"] == "HeuristicDepth"
+
+
+def test_learned_depth_loads_through_the_model_manager_from_the_configured_repo(tmp_path):
+    from studio.models import ModelManager
+    from studio.settings import Settings
+    from tests.tiny_pipelines import in_hub_cache, save_tiny_depth_anything
+
+    settings = Settings(hub_cache=tmp_path / "hub", depth_model="someone/my-depth")
+    in_hub_cache(settings.hub_cache, "someone/my-depth", save_tiny_depth_anything)
+    manager = ModelManager({}, settings=settings)
+    source = get_depth_source("depth-anything", models=manager)
+    img = photo("rocket.jpg", 160)
+    first, second = source.estimate(img), source.estimate(img)
+    assert first.shape == img.shape[:2] and np.array_equal(first, second)
+    [entry] = manager.cache.entries()  # loaded once, and counted in the manager's budget
+    assert entry.label == "someone/my-depth" and entry.nbytes > 0
+    assert manager.free_bytes("cpu") == manager.budget("cpu") - entry.nbytes

@@ -82,11 +82,7 @@ def studio(tmp_path, monkeypatch):
     """The studio's Blocks launched in this process, with a test backend registered."""
     from studio.ui import build_ui
 
-    monkeypatch.setitem(
-        backends._REGISTRY,
-        "failing",
-        BackendInfo("failing", "Fails on purpose", "test", FailingBackend),
-    )
+    backends.register(BackendInfo("failing", "Fails on purpose", "test", FailingBackend))
     settings = Settings(
         outputs_dir=tmp_path / "outputs",
         user_presets_dir=tmp_path / "none",
@@ -101,6 +97,7 @@ def studio(tmp_path, monkeypatch):
         yield demo.local_url.rstrip("/"), settings.outputs_dir
     finally:
         demo.close()
+        backends.unregister("failing")
 
 
 @pytest.mark.parametrize(

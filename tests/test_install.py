@@ -20,7 +20,6 @@ from pathlib import Path
 import pytest
 from gradio_client.exceptions import AppError
 
-import studio.backends
 from studio.__main__ import main as cli
 from studio.errors import BackendError
 from studio.models import ModelManager, backend_markdown, download_checkpoint, load_catalog
@@ -47,7 +46,8 @@ def no_model_packages(monkeypatch, tmp_path):
     """This process as if only requirements.txt were installed: the model packages cannot be found."""
     for name in MODEL_PACKAGES:
         monkeypatch.setitem(sys.modules, name, None)  # find_spec says None, import fails
-    monkeypatch.setattr(studio.backends, "_INSTANCES", {})  # no backend built before this test
+    # No backend was built before this test: these settings (a fresh outputs folder) get a
+    # registry of their own (studio.backends.registry).
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.setenv("STUDIO_OUTPUTS_DIR", str(tmp_path / "outputs"))

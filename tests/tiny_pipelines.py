@@ -290,3 +290,36 @@ def tiny_folder(family: str) -> Path:
         base = Path(tempfile.mkdtemp(prefix=f"tiny-{family}-"))
         _FOLDERS[family] = save_tiny(family, base / family)
     return _FOLDERS[family]
+
+
+def save_tiny_depth_anything(folder: str | Path) -> Path:
+    """A random-weight Depth Anything V2 with the real architecture, small enough for a test."""
+    from transformers import (
+        DepthAnythingConfig,
+        DepthAnythingForDepthEstimation,
+        Dinov2Config,
+        DPTImageProcessor,
+    )
+
+    backbone = Dinov2Config(hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
+                            intermediate_size=64, image_size=56, patch_size=14,
+                            out_features=["stage1", "stage2", "stage3", "stage4"],
+                            reshape_hidden_states=False)  # fmt: skip
+    config = DepthAnythingConfig(backbone_config=backbone, reassemble_hidden_size=32,
+                                 patch_size=14, neck_hidden_sizes=[16, 16, 16, 16],
+                                 fusion_hidden_size=16, head_hidden_size=8)  # fmt: skip
+    DepthAnythingForDepthEstimation(config).save_pretrained(folder)
+    DPTImageProcessor(size={"height": 56, "width": 56}, keep_aspect_ratio=True,
+                      ensure_multiple_of=14).save_pretrained(folder)  # fmt: skip
+    return Path(folder)
+
+
+def in_hub_cache(cache: Path, repo: str, build) -> Path:
+    """Lay a model out exactly as huggingface_hub caches a download of repo: build(snapshot)."""
+    revision = "0123456789abcdef0123456789abcdef01234567"
+    repo_dir = Path(cache) / ("models--" + repo.replace("/", "--"))
+    snapshot = repo_dir / "snapshots" / revision
+    build(snapshot)
+    (repo_dir / "refs").mkdir(exist_ok=True)
+    (repo_dir / "refs" / "main").write_text(revision)
+    return snapshot

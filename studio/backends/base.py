@@ -6,6 +6,7 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -32,6 +33,18 @@ class RenderContext:
             raise Cancelled("Generation was cancelled.")
 
 
+@dataclass
+class Rendered:
+    """One variant from render_many: its frames, and facts about how they were made.
+
+    The facts (the model's own size, frame count, steps, device...) go into the clip's
+    manifest beside its plan, under plan.params.rendered.
+    """
+
+    frames: Iterable[np.ndarray]
+    facts: dict[str, Any] = field(default_factory=dict)
+
+
 class Backend(ABC):
     """A way of turning one photo into clips.
 
@@ -39,9 +52,7 @@ class Backend(ABC):
     in prepare(), whose result is shared by all variants of one job.
     """
 
-    id: str = ""
-    title: str = ""
-    description: str = ""
+    id: str = ""  # its title and description are in the registry (studio.backends)
     # Plans whose variants may be rendered concurrently in threads (CPU backends).
     parallel_variants: bool = False
 
@@ -57,12 +68,12 @@ class Backend(ABC):
 
     def render_many(
         self, prepared: object, plans: list[VariantPlan], ctx: RenderContext
-    ) -> Iterator[tuple[int, Iterable[np.ndarray]]]:
-        """Yield (position in plans, frames) as each variant becomes available.
+    ) -> Iterator[tuple[int, Rendered]]:
+        """Yield (position in plans, Rendered) as each variant becomes available.
 
         The default renders one plan after another; model backends override this to
         batch variants into one pipeline call when memory allows.
         """
         for pos, plan in enumerate(plans):
             ctx.check_cancel()
-            yield pos, self.render(prepared, plan, ctx)
+            yield pos, Rendered(self.render(prepared, plan, ctx))

@@ -39,3 +39,6 @@ class CogVideoXBackend(DiffusionBackend):
             "guidance_scale": shot.guidance,
             "max_sequence_length": int(loaded.pipe.transformer.config.max_text_seq_length),
         }
+
+
+BACKEND = CogVideoXBackend  # what studio.backends builds for family "cogvideox"

@@ -14,12 +14,13 @@ from typing import Any
 
 import numpy as np
 
-from studio.backends.base import Backend, RenderContext
-from studio.errors import Cancelled
+from studio.backends.base import Backend, RenderContext, Rendered
+from studio.errors import Cancelled, OutOfMemory
 from studio.models import (
+    LESS_VRAM,
     Checkpoint,
     Loaded,
-    OutOfMemory,
+    ModelManager,
     get_manager,
     is_oom,
     require_model_packages,
@@ -108,13 +109,16 @@ class DiffusionBackend(Backend):
 
     parallel_variants = False
 
-    def __init__(self, checkpoint: Checkpoint):
+    def __init__(self, checkpoint: Checkpoint, models: ModelManager | None = None):
         # Said when the job is checked, before a job folder exists or anyone waits in line.
         require_model_packages()
         self.checkpoint = checkpoint
         self.id = checkpoint.id
-        self.title = checkpoint.name
-        self.description = f"{checkpoint.pipeline} from {checkpoint.repo}"
+        self._models = models  # None: the process-wide manager
+
+    @property
+    def models(self) -> ModelManager:
+        return self._models or get_manager()
 
     # -- what each family file provides -----------------------------------------------
 
@@ -138,16 +142,16 @@ class DiffusionBackend(Backend):
         return image
 
     def render(self, prepared: object, plan: VariantPlan, ctx: RenderContext):
-        for _, frames in self.render_many(prepared, [plan], ctx):
-            return frames
+        for _, rendered in self.render_many(prepared, [plan], ctx):
+            return rendered.frames
         return []
 
     def render_many(
         self, prepared: object, plans: list[VariantPlan], ctx: RenderContext
-    ) -> Iterator[tuple[int, list[np.ndarray]]]:
+    ) -> Iterator[tuple[int, Rendered]]:
         if not plans:
             return
-        manager = get_manager()
+        manager = self.models
         loaded = manager.get(self.checkpoint, plans[0].params)
         shot = self.shot(loaded, plans[0])
         image = crop_to_aspect(np.asarray(prepared), shot.width, shot.height)
@@ -167,8 +171,7 @@ class DiffusionBackend(Backend):
                 loaded = manager.get(self.checkpoint, plans[0].params)
                 continue
             for i, video in zip(group, videos, strict=True):
-                plan = plans[i]
-                plan.params["rendered"] = {
+                facts = {
                     "checkpoint": self.checkpoint.id,
                     "width": int(video.shape[2]),
                     "height": int(video.shape[1]),
@@ -177,20 +180,14 @@ class DiffusionBackend(Backend):
                     "device": loaded.options.device,
                     "dtype": loaded.options.dtype,
                 }
-                yield i, fit_frames(video, plan)
+                yield i, Rendered(fit_frames(video, plans[i]), facts)
             pos += len(group)
 
     def _batch_size(self, loaded: Loaded, shot: Shot, n: int, params: dict[str, Any]) -> int:
         if params.get("batch"):
             return max(1, min(n, int(params["batch"])))
-        manager = get_manager()
         per_variant = shot.width * shot.height * shot.frames * ACTIVATION_BYTES_PER_PIXEL_FRAME
-        if loaded.options.device.startswith("cuda"):
-            import torch
-
-            free = torch.cuda.mem_get_info(torch.device(loaded.options.device))[0]
-        else:
-            free = manager._budget(loaded.options.device) - sum(e.nbytes for e in manager.loaded())
+        free = self.models.free_bytes(loaded.options.device)
         return max(1, min(n, int(free // max(1, per_variant))))
 
     def _call(
@@ -220,7 +217,7 @@ class DiffusionBackend(Backend):
         except Exception as exc:
             if not is_oom(exc):
                 raise
-            get_manager().evict(loaded.key)
+            self.models.evict(loaded.key)
             raise OutOfMemory(self._oom_advice(loaded, shot, len(plans))) from None
         finally:
             kwargs.clear()
@@ -229,7 +226,7 @@ class DiffusionBackend(Backend):
 
     def _oom_advice(self, loaded: Loaded, shot: Shot, batch: int) -> str:
         mode = loaded.options.offload
-        nxt = {"none": "model", "model": "group", "group": "sequential"}.get(mode)
+        nxt = LESS_VRAM.get(mode)
         change = f"set offload to '{nxt}'" if nxt else "lower the frame count"
         return (
             f"{self.checkpoint.name} ran out of GPU memory at {shot.width}x{shot.height}, {shot.frames} frames"

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from studio.backends.base import Backend, RenderContext
+from studio.models import ModelManager
 from studio.motion.depth import DepthSource, get_depth_source
 from studio.motion.render import REPORT_EVERY, PlanRig
 from studio.motion.scene import Scene, build_scene
@@ -21,20 +22,22 @@ class EngineBackend(Backend):
     """
 
     id = "engine"
-    title = "Embedded motion engine (CPU)"
-    description = (
-        "Depth-based parallax, camera moves and ambient motion computed on the CPU; "
-        "fast, deterministic and needs no downloads."
-    )
     parallel_variants = True
 
-    def __init__(self, depth: str | DepthSource = "auto") -> None:
+    def __init__(
+        self,
+        depth: str | DepthSource = "auto",
+        depth_model: str | None = None,
+        models: ModelManager | None = None,
+    ) -> None:
         self._depth = depth
+        self._depth_model = depth_model  # the learned depth model's repo (settings.depth_model)
+        self._models = models  # None: the process-wide model manager
 
     def depth_source(self) -> DepthSource:
         if isinstance(self._depth, DepthSource):
             return self._depth
-        self._depth = get_depth_source(self._depth)
+        self._depth = get_depth_source(self._depth, self._depth_model, self._models)
         return self._depth
 
     def prepare(self, image: np.ndarray, plans: list[VariantPlan], ctx: RenderContext) -> Scene:

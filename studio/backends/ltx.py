@@ -28,3 +28,6 @@ class LTXBackend(DiffusionBackend):
             "decode_timestep": float(opts.get("decode_timestep", 0.0)),
             "decode_noise_scale": opts.get("decode_noise_scale"),
         }
+
+
+BACKEND = LTXBackend  # what studio.backends builds for family "ltx"

@@ -11,6 +11,7 @@ from studio.plan import VariantPlan
 
 
 class SkyReelsBackend(DiffusionBackend):
+    # Copied from studio.backends.wan.WanBackend.pipeline_kwargs
     def pipeline_kwargs(
         self, loaded: Loaded, image: Any, plans: list[VariantPlan], shot: Shot
     ) -> dict[str, Any]:
@@ -21,6 +22,7 @@ class SkyReelsBackend(DiffusionBackend):
                 f"{self.checkpoint.name} needs the ftfy package: pip install ftfy."
             ) from None
         return {
+            # One image is shared by every prompt of the batch (the pipeline repeats it).
             "image": image,
             "prompt": [p.prompt for p in plans],
             "negative_prompt": [p.negative_prompt for p in plans],
@@ -30,3 +32,6 @@ class SkyReelsBackend(DiffusionBackend):
             "guidance_scale": shot.guidance,
             "max_sequence_length": int(self.checkpoint.options.get("max_sequence_length", 512)),
         }
+
+
+BACKEND = SkyReelsBackend  # what studio.backends builds for family "skyreels"

@@ -41,3 +41,6 @@ class SVDBackend(DiffusionBackend):
         # Variants with different motion amounts cannot share a call; the plans of one job
         # usually differ, so batch only when asked to.
         return max(1, min(n, int(params.get("batch") or 1)))
+
+
+BACKEND = SVDBackend  # what studio.backends builds for family "svd"

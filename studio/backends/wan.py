@@ -15,7 +15,7 @@ class WanBackend(DiffusionBackend):
         self, loaded: Loaded, image: Any, plans: list[VariantPlan], shot: Shot
     ) -> dict[str, Any]:
         try:
-            import ftfy  # noqa: F401 - Wan's prompt cleaning needs it
+            import ftfy  # noqa: F401 - the prompt cleaning needs it
         except ImportError:
             raise BackendError(
                 f"{self.checkpoint.name} needs the ftfy package: pip install ftfy."
@@ -31,3 +31,6 @@ class WanBackend(DiffusionBackend):
             "guidance_scale": shot.guidance,
             "max_sequence_length": int(self.checkpoint.options.get("max_sequence_length", 512)),
         }
+
+
+BACKEND = WanBackend  # what studio.backends builds for family "wan"

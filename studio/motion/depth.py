@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.util
-import threading
 from abc import ABC, abstractmethod
 
 import cv2
 import numpy as np
 
 from studio.errors import BackendError
+from studio.models import HelperModel, ModelManager, get_manager, require_model_packages
 from studio.motion.filters import guided_filter
 from studio.motion.matte import subject_matte
 
-DEPTH_ANYTHING_REPO = "depth-anything/Depth-Anything-V2-Small-hf"
 # The heuristic is made of smooth cues; 256 px is plenty before the edge-aware upsampling.
 HEURISTIC_SIZE = 256
 
@@ -90,50 +88,44 @@ class HeuristicDepth(DepthSource):
 
 
 class DepthAnythingDepth(DepthSource):
-    """Depth Anything V2 Small through transformers, from the local Hugging Face cache only."""
+    """Depth Anything V2 Small through transformers, loaded by the model manager from the local
+    Hugging Face cache only (never downloaded here) and counted in its memory budget."""
 
     name = "depth-anything"
 
-    def __init__(self, repo_id: str = DEPTH_ANYTHING_REPO) -> None:
-        self.repo_id = repo_id
-        self._model = None
-        self._processor = None
-        self._lock = threading.Lock()
+    def __init__(self, repo_id: str | None = None, models: ModelManager | None = None) -> None:
+        self._models = models  # None: the process-wide manager
+        repo = repo_id or self.models.settings.depth_model
+        self.helper = HelperModel(
+            name="Depth Anything V2",
+            repo=repo,
+            files=("config.json", "model.safetensors"),
+            classes=(
+                "transformers.AutoModelForDepthEstimation",
+                "transformers.AutoImageProcessor",
+            ),
+            packages=("torch", "transformers"),
+        )
+
+    @property
+    def models(self) -> ModelManager:
+        return self._models or get_manager()
+
+    @property
+    def repo_id(self) -> str:
+        return self.helper.repo
 
     def available(self) -> bool:
-        for module in ("torch", "transformers", "huggingface_hub"):
-            if importlib.util.find_spec(module) is None:
-                return False
-        from huggingface_hub import try_to_load_from_cache
-
-        for filename in ("config.json", "model.safetensors"):
-            found = try_to_load_from_cache(self.repo_id, filename)
-            if not isinstance(found, str):
-                return False
-        return True
-
-    def _load(self):
-        with self._lock:
-            if self._model is None:
-                if not self.available():
-                    raise BackendError(
-                        "Depth Anything V2 is not downloaded; the studio will use its built-in depth instead."
-                    )
-                from transformers import AutoImageProcessor, AutoModelForDepthEstimation
-
-                self._processor = AutoImageProcessor.from_pretrained(
-                    self.repo_id, local_files_only=True
-                )
-                model = AutoModelForDepthEstimation.from_pretrained(
-                    self.repo_id, local_files_only=True
-                )
-                self._model = model.eval()
-        return self._model, self._processor
+        return self.models.helper_folder(self.helper) is not None
 
     def estimate(self, image: np.ndarray, subject: np.ndarray | None = None) -> np.ndarray:
         import torch
 
-        model, processor = self._load()
+        if not self.available():
+            raise BackendError(
+                "Depth Anything V2 is not downloaded; the studio will use its built-in depth instead."
+            )
+        model, processor = self.models.load_helper(self.helper)
         h, w = image.shape[:2]
         inputs = processor(images=image, return_tensors="pt")
         with torch.inference_mode():
@@ -147,18 +139,21 @@ class DepthAnythingDepth(DepthSource):
         return np.clip((disparity - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
 
 
-def get_depth_source(name: str = "auto") -> DepthSource:
-    """The depth source called name: "auto" (the best one available), "heuristic" or "depth-anything"."""
+def get_depth_source(
+    name: str = "auto", repo_id: str | None = None, models: ModelManager | None = None
+) -> DepthSource:
+    """The depth source called name: "auto" (the best one available), "heuristic" or "depth-anything".
+
+    repo_id is the learned model's repo (default: the manager's settings.depth_model).
+    """
     if name == "heuristic":
         return HeuristicDepth()
     if name in ("auto", "depth-anything"):
-        model = DepthAnythingDepth()
+        model = DepthAnythingDepth(repo_id, models)
         if model.available():
             return model
         if name == "auto":
             return HeuristicDepth()
-        from studio.models import require_model_packages
-
         require_model_packages("Depth Anything V2", ("torch", "transformers"))
         raise BackendError(
             "Depth Anything V2 is not downloaded; download it in the model manager or use the built-in depth."

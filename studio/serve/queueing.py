@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from studio.errors import JobError
+from studio.models.device import resolve_device
 from studio.serve.history import History, open_history
 from studio.settings import Settings
 
@@ -33,7 +34,8 @@ def lane_for(backend_id: str, params: dict | None = None) -> str:
     """
     if backend_id == "engine":
         return ENGINE_LANE
-    device = str((params or {}).get("device") or "cuda").strip().lower()
+    # The same rule the model manager loads by: the job's device, else this machine's default.
+    device = resolve_device((params or {}).get("device")).strip().lower()
     if device == "cuda":
         device = "cuda:0"  # what "cuda" means to torch, so both spellings share one line
     return device if device.startswith(("cuda:", "mps")) else f"{device} (model)"

@@ -102,7 +102,7 @@ def validate_shootout(
     library = load_library(user_dir=settings.user_presets_dir)
     for preset_id in _unique(presets):
         library.get(preset_id)
-    known = [info.id for info in list_backends()]
+    known = [info.id for info in list_backends(settings)]
     for backend_id in _unique(backends):
         if backend_id not in known:
             raise JobError(f"Unknown backend '{backend_id}'. Available: {', '.join(known)}.")

@@ -16,6 +16,7 @@ from gradio.route_utils import API_PREFIX
 from gradio_client.utils import encode_file_path
 
 from studio import models
+from studio.backends import list_backends
 from studio.backends.base import RenderContext
 from studio.errors import StudioError, failure_message
 from studio.jobs import form_job, prepare_job
@@ -325,4 +326,4 @@ def download_model(
 
 def refresh_backends():
     """The picker's labels carry each checkpoint's state (not downloaded/on disk/loaded)."""
-    return gr.update(choices=models.backend_choices())
+    return gr.update(choices=models.backend_choices(list_backends()))

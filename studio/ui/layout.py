@@ -66,7 +66,7 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
                         )
                         # The backends' text comes from studio.models; this only wires.
                         backend = ChoiceDropdown(
-                            choices=models.backend_choices(),
+                            choices=models.backend_choices(list_backends(settings)),
                             value=settings.backend,
                             label="Backend",
                             elem_id="backend",

@@ -103,7 +103,15 @@ def test_a_client_over_its_job_limit_gets_a_clear_error_and_others_are_unaffecte
 # --- the job line itself ----------------------------------------------------------------------
 
 
-def test_gpu_jobs_take_turns_while_engine_jobs_share_the_cores():
+@pytest.fixture
+def a_gpu_machine(monkeypatch):
+    """This machine as one with a CUDA GPU: a model job with no device asked for goes there."""
+    from studio.models import device
+
+    monkeypatch.setattr(device, "default_device", lambda: "cuda")
+
+
+def test_gpu_jobs_take_turns_while_engine_jobs_share_the_cores(a_gpu_machine):
     line = JobQueue({ENGINE_LANE: 2}, max_per_client=0)
     gpu = [line.join(f"c{i}", lane_for("svd-xt", {})) for i in range(3)]
     cpu = [line.join(f"e{i}", lane_for("engine")) for i in range(3)]
@@ -145,7 +153,7 @@ def test_per_client_limit_counts_queued_and_running_jobs():
     assert line.wait(a, 0)
 
 
-def test_lanes_and_client_keys():
+def test_lanes_and_client_keys(a_gpu_machine):
     assert lane_for("engine") == ENGINE_LANE
     assert lane_for("ltx-video", {}) == lane_for("ltx-video", {"device": "cuda:0"}) == "cuda:0"
     assert lane_for("wan", {"device": "mps"}) == "mps"

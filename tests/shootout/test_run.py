@@ -114,8 +114,7 @@ class BrokenBackend(Backend):
 def broken_backend():
     backends.register(BackendInfo("test-broken", "Broken", "Always fails.", BrokenBackend))
     yield "test-broken"
-    backends._REGISTRY.pop("test-broken", None)
-    backends._INSTANCES.pop("test-broken", None)
+    backends.unregister("test-broken")
 
 
 def test_failing_cells_show_their_error_while_the_others_succeed(tmp_path, samples, broken_backend):

@@ -1,13 +1,8 @@
-"""The model manager: catalog validation, downloads, caching, eviction, locks and errors."""
+"""Hub downloads: only the files a pipeline loads, the settings they use, one sentence per failure."""
 
 from __future__ import annotations
 
-import gc
-import os
 import shutil
-import threading
-import time
-import weakref
 from pathlib import Path
 
 import httpx
@@ -16,55 +11,14 @@ from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, LocalEntryNot
 
 from studio.errors import BackendError
 from studio.models import (
-    CatalogError,
-    FrameRule,
     ModelManager,
     ModelUnavailable,
     allow_patterns,
     catalog_table,
-    load_catalog,
     model_summary,
 )
+from studio.settings import Settings
 from tests.tiny_pipelines import tiny_folder
-
-os.environ["HF_HUB_OFFLINE"] = "1"  # nothing in these tests may reach the hub
-
-
-@pytest.fixture
-def catalog():
-    return load_catalog()
-
-
-def test_catalog_has_the_promised_checkpoints_with_their_facts(catalog):
-    assert list(catalog)[:6] == [
-        "svd-xt", "ltx-video", "cogvideox-5b-i2v", "wan2.1-i2v-480p", "wan2.2-ti2v-5b", "skyreels-v2-i2v-1.3b",
-    ]  # fmt: skip
-    svd = catalog["svd-xt"]
-    assert svd.repo == "stabilityai/stable-video-diffusion-img2vid-xt"
-    assert svd.pipeline == "StableVideoDiffusionPipeline"
-    assert not svd.text_prompt and svd.resolution == (1024, 576) and svd.frames.default == 25
-    assert "motion_bucket_id" in svd.strength
-    assert catalog["ltx-video"].frames.snap(20) == 17 and catalog["ltx-video"].multiple == 32
-    assert catalog["wan2.1-i2v-480p"].licence.name == "Apache-2.0"
-    assert catalog["skyreels-v2-i2v-1.3b"].licence.name == "unknown until the card is read"
-
-
-def test_broken_catalog_names_file_and_field(tmp_path):
-    text = Path("presets/models.yaml").read_text().replace("fps: 7\n", "fps: seven\n", 1)
-    bad = tmp_path / "models.yaml"
-    bad.write_text(text)
-    with pytest.raises(CatalogError, match=r"models\.yaml .*'svd-xt'.*field 'fps'"):
-        load_catalog(bad)
-
-
-def test_frame_rule_snaps_to_valid_counts():
-    rule = FrameRule(default=81, step=4, offset=1, max=81)
-    assert [rule.snap(n) for n in (1, 8, 9, 11, 200)] == [1, 9, 9, 13, 81]
-
-
-def test_render_size_keeps_aspect_and_multiple(catalog):
-    assert catalog["ltx-video"].render_size(1920, 1080) == (832, 480)
-    assert catalog["ltx-video"].render_size(64, 64) == (64, 64)
 
 
 def test_allow_patterns_follow_components_and_skip_duplicates():
@@ -111,6 +65,26 @@ def test_download_call_arguments(catalog, monkeypatch, tmp_path):
     assert "unet/*.fp16*.safetensors" in full_call["allow_patterns"]
     assert "image_encoder/*.json" in full_call["allow_patterns"]
     assert "*/diffusion_pytorch_model.safetensors" in full_call["ignore_patterns"]
+
+
+def test_the_hub_is_reached_with_the_settings_given_not_the_environment(
+    catalog, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("HF_TOKEN", "from-the-environment")
+    settings = Settings(hf_token="hf_given", hub_cache=tmp_path / "cache", hub_offline=True)
+    down = RecordingDownloader(tiny_folder("svd"))
+    ModelManager(catalog, downloader=down, settings=settings).download(catalog["svd-xt"])
+    assert {c["token"] for c in down.calls} == {"hf_given"}
+    assert {c["cache_dir"] for c in down.calls} == {str(tmp_path / "cache")}
+    assert {c["local_files_only"] for c in down.calls} == {True}
+
+
+def test_hub_settings_are_read_under_the_hub_variable_names(tmp_path):
+    env = {"HF_TOKEN": "hf_x", "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    s = Settings.from_env(env)
+    assert (s.hf_token, s.hub_offline, s.hub_cache) == ("hf_x", True, tmp_path / "hf" / "hub")
+    assert Settings.from_env({"HF_HUB_CACHE": str(tmp_path / "c")}).hub_cache == tmp_path / "c"
+    assert "hf_x" not in repr(s)  # the token never lands in a log line
 
 
 def _response(code: int) -> httpx.Response:
@@ -166,74 +140,3 @@ def test_offline_mode_resolves_a_populated_hf_cache(catalog, monkeypatch, tmp_pa
     assert "model card: `openrail`" in model_summary(ckpt, manager)
     assert any("[loaded]" in line for line in catalog_table(manager))
     assert "not downloaded" in manager.state(catalog["svd-xt"])
-
-
-def test_second_request_reuses_the_loaded_pipeline(catalog):
-    manager = ModelManager(catalog)
-    params = {"model_path": str(tiny_folder("ltx")), "device": "cpu"}
-    first = manager.get(catalog["ltx-video"], params)
-    second = manager.get(catalog["ltx-video"], dict(params))
-    assert first.pipe is second.pipe and manager.loads == 1
-
-
-def test_lru_eviction_really_frees_the_pipeline(catalog):
-    manager = ModelManager(catalog, budget_bytes=1)  # room for one pipeline only
-    ltx = manager.get(
-        catalog["ltx-video"], {"model_path": str(tiny_folder("ltx")), "device": "cpu"}
-    )
-    gone = weakref.ref(ltx.pipe)
-    del ltx
-    cog = manager.get(
-        catalog["cogvideox-5b-i2v"], {"model_path": str(tiny_folder("cogvideox")), "device": "cpu"}
-    )
-    gc.collect()
-    assert gone() is None
-    assert [e.checkpoint.id for e in manager.loaded()] == [
-        "cogvideox-5b-i2v"
-    ] and cog.pipe is not None
-    assert manager.loads == 2
-
-
-def test_concurrent_requests_wait_for_one_load(catalog, monkeypatch):
-    manager = ModelManager(catalog)
-    real_load = manager._load
-
-    def slow_load(*args):
-        time.sleep(0.3)  # long enough for every thread to arrive while loading
-        return real_load(*args)
-
-    monkeypatch.setattr(manager, "_load", slow_load)
-    params = {"model_path": str(tiny_folder("ltx")), "device": "cpu"}
-    results = []
-    threads = [
-        threading.Thread(target=lambda: results.append(manager.get(catalog["ltx-video"], params)))
-        for _ in range(4)
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert manager.loads == 1 and len({id(r.pipe) for r in results}) == 1
-
-
-def test_bad_offload_mode_is_refused(catalog):
-    with pytest.raises(BackendError, match="Offload must be one of"):
-        ModelManager(catalog).get(catalog["ltx-video"], {"offload": "turbo", "device": "cpu"})
-
-
-def test_step_cache_is_applied_to_the_transformer(catalog):
-    manager = ModelManager(catalog)
-    loaded = manager.get(
-        catalog["wan2.1-i2v-480p"],
-        {"model_path": str(tiny_folder("wan")), "device": "cpu", "cache": "fbc"},
-    )
-    assert loaded.pipe.transformer.is_cache_enabled and "step cache fbc" in loaded.notes
-
-
-def test_models_and_ui_modules_do_not_import_torch():
-    import subprocess
-    import sys
-
-    code = "import sys, studio.models, studio.backends; studio.backends.list_backends(); print('torch' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"

@@ -1,0 +1,174 @@
+"""The checkpoint catalog: presets/models.yaml validated into Checkpoint dataclasses."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from studio.errors import CatalogError
+from studio.fields import FieldReader
+from studio.models.options import OFFLOAD_MODES
+
+CATALOG_PATH = Path(__file__).resolve().parents[2] / "presets" / "models.yaml"
+# The pipeline families the studio can render: family "svd" is rendered by studio/backends/svd.py.
+FAMILIES = ("svd", "ltx", "cogvideox", "wan", "skyreels")
+
+
+@dataclass(frozen=True)
+class Licence:
+    name: str
+    commercial: str  # one-line summary for creators, not legal advice
+    url: str  # the model card
+
+
+@dataclass(frozen=True)
+class FrameRule:
+    """Valid frame counts are step * k + offset, at most max."""
+
+    default: int
+    step: int = 1
+    offset: int = 0
+    max: int = 1000
+
+    def snap(self, frames: int) -> int:
+        """The valid count nearest to frames (ties go up), within 1..max."""
+        k = max(0, math.floor((frames - self.offset) / self.step + 0.5))
+        n = self.step * k + self.offset
+        if n < 1:
+            n += self.step
+        while n > self.max:
+            n -= self.step
+        return n
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """One catalog entry: where a model lives, what it needs and what it accepts."""
+
+    id: str
+    name: str
+    family: str
+    repo: str
+    revision: str
+    pipeline: str
+    licence: Licence
+    vram_gb: tuple[float, float]  # (plain, with offload)
+    resolution: tuple[int, int]  # native (width, height)
+    multiple: int
+    frames: FrameRule
+    fps: int
+    text_prompt: bool
+    steps: int
+    guidance: float
+    offload: str = "model"  # default memory mode on CUDA
+    variant: str | None = None
+    fixed_size: bool = False
+    strength: dict[str, tuple[float, float]] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    source: str = ""
+
+    def render_size(self, width: int, height: int) -> tuple[int, int]:
+        """The size the model renders at for a requested output size.
+
+        The plan's aspect at no more than the model's native pixel count, both sides a
+        multiple of the model's; the result is resized to the plan's size afterwards.
+        """
+        nw, nh = self.resolution
+        scale = min(1.0, ((nw * nh) / (width * height)) ** 0.5)
+        m = self.multiple
+        return max(m, round(width * scale / m) * m), max(m, round(height * scale / m) * m)
+
+
+class _Entry(FieldReader):
+    """Reads typed fields from one catalog entry; every error names the file and field."""
+
+    error = CatalogError
+
+    def positive_int(self, name: str, default: Any = ...) -> int:
+        value = self.get(name, int, default)
+        if value is not None and value < 1:
+            raise self.fail(name, f"must be at least 1, got {value}.")
+        return value
+
+    def pair(self, name: str, kind: type) -> tuple:
+        value = self.get(name, list)
+        if len(value) != 2 or not all(isinstance(v, (int, float)) and v > 0 for v in value):
+            raise self.fail(name, f"must be a list of two positive numbers, got {value!r}.")
+        return tuple(kind(v) for v in value)
+
+
+def _parse_checkpoint(raw: Any, where: str) -> Checkpoint:
+    f = _Entry(raw, where)
+    cid = f.get("id", str)
+    f.where = f"{where} (checkpoint '{cid}')"
+    family = f.get("family", str)
+    if family not in FAMILIES:
+        raise f.fail("family", f"must be one of {', '.join(FAMILIES)}, got '{family}'.")
+    offload = f.get("offload", str, "model")
+    if offload not in OFFLOAD_MODES:
+        raise f.fail("offload", f"must be one of {', '.join(OFFLOAD_MODES)}, got '{offload}'.")
+    lic = _Entry(f.get("licence", dict), f"{f.where} licence")
+    fr = _Entry(f.get("frames", dict), f"{f.where} frames")
+    rule = FrameRule(
+        default=fr.positive_int("default"),
+        step=fr.positive_int("step", 1),
+        offset=fr.get("offset", int, 0),
+        max=fr.positive_int("max", 1000),
+    )
+    strength = {}
+    for key, span in f.get("strength", dict, {}).items():
+        if not (
+            isinstance(span, list)
+            and len(span) == 2
+            and all(isinstance(v, (int, float)) for v in span)
+        ):
+            raise f.fail(f"strength.{key}", f"must be a [low, high] pair of numbers, got {span!r}.")
+        strength[str(key)] = (float(span[0]), float(span[1]))
+    return Checkpoint(
+        id=cid,
+        name=f.get("name", str),
+        family=family,
+        repo=f.get("repo", str),
+        revision=str(f.get("revision", (str, int), "main")),
+        pipeline=f.get("pipeline", str),
+        licence=Licence(lic.get("name", str), lic.get("commercial", str), lic.get("url", str)),
+        vram_gb=f.pair("vram_gb", float),
+        resolution=f.pair("resolution", int),
+        multiple=f.positive_int("multiple"),
+        frames=rule,
+        fps=f.positive_int("fps"),
+        text_prompt=f.get("text_prompt", bool),
+        steps=f.positive_int("steps"),
+        guidance=f.get("guidance", float),
+        offload=offload,
+        variant=f.get("variant", (str, type(None)), None),
+        fixed_size=f.get("fixed_size", bool, False),
+        strength=strength,
+        options=dict(f.get("options", dict, {})),
+        source=where,
+    )
+
+
+def load_catalog(path: str | Path = CATALOG_PATH) -> dict[str, Checkpoint]:
+    """The catalog as {id: Checkpoint}, in file order (a ModelManager reads it once)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError:
+        raise CatalogError(f"The model catalog {path} is missing.") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"{path.name}: not valid YAML ({exc}).") from None
+    entries = _Entry(data, path.name).get("checkpoints", list)
+    catalog: dict[str, Checkpoint] = {}
+    for i, raw in enumerate(entries):
+        ckpt = _parse_checkpoint(raw, f"{path.name} checkpoint #{i + 1}")
+        if ckpt.id in catalog or ckpt.id == "engine":
+            raise CatalogError(f"{path.name}: checkpoint id '{ckpt.id}' is used twice.")
+        catalog[ckpt.id] = ckpt
+    return catalog
