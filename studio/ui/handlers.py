@@ -144,8 +144,8 @@ def generate(
     except Exception as exc:  # a bug or out of memory: fail this job only, keep serving
         log.exception("Generation failed")
         raise refuse(failure_message(exc)) from None
-    finally:
-        ctx.cancel.set()  # the client went away or pressed Cancel: stop the workers
+    # Cancel or a client gone away closes this generator, which closes the job (run_job stops
+    # its workers and keeps only published takes).
 
 
 def slot_outputs(update, note: str, fps: int) -> tuple:
@@ -313,6 +313,7 @@ def shootout(
 
 
 def download_model(
+    studio: Studio,
     backend_id: str,
     progress: gr.Progress = gr.Progress(track_tqdm=True),  # noqa: B008 - Gradio injects it
 ):
@@ -321,9 +322,9 @@ def download_model(
         note = models.download_checkpoint(backend_id)
     except StudioError as exc:
         raise refuse(str(exc)) from None
-    return f"{note}  \n{models.backend_markdown(backend_id)}", refresh_backends()
+    return f"{note}  \n{models.backend_markdown(backend_id)}", refresh_backends(studio)
 
 
-def refresh_backends():
+def refresh_backends(studio: Studio):
     """The picker's labels carry each checkpoint's state (not downloaded/on disk/loaded)."""
-    return gr.update(choices=models.backend_choices(list_backends()))
+    return gr.update(choices=models.backend_choices(list_backends(studio.settings)))

@@ -170,7 +170,7 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
                         sh_presets = ChoiceDropdown(choices=h.preset_choices(library), multiselect=True,
                                                  value=[default_preset], label="Presets",
                                                  elem_id="shootout-presets")  # fmt: skip
-                        sh_backends = ChoiceDropdown(choices=[(b.title, b.id) for b in list_backends()],
+                        sh_backends = ChoiceDropdown(choices=[(b.title, b.id) for b in list_backends(settings)],
                                                   multiselect=True, value=["engine"], label="Backends",
                                                   elem_id="shootout-backends")  # fmt: skip
                         with gr.Row():
@@ -221,10 +221,10 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
         )
 
         backend.change(models.backend_markdown, inputs=backend, outputs=model_info, api_name=False)
-        fetch.click(h.download_model, inputs=backend, outputs=[model_info, backend],
+        fetch.click(bind(h.download_model, studio), inputs=backend, outputs=[model_info, backend],
                     api_name="download_model", concurrency_limit=1)  # fmt: skip
         # A generation may have loaded (or evicted) a checkpoint: refresh the picker's states.
-        run.then(h.refresh_backends, outputs=backend, api_name=False)
+        run.then(bind(h.refresh_backends, studio), outputs=backend, api_name=False)
         for i, button in enumerate(selects):
             button.click(
                 bind(h.select, studio, i),
