@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from studio.blazeface import SHORT_RANGE, ssd_anchors, weighted_nms
 from studio.errors import ModelUnavailable
 from studio.vision import (
     FULL_RANGE,
@@ -22,10 +23,7 @@ from studio.vision import (
     MESH_RIGHT_EYE,
     MODEL_SHA256,
     MODELS_DIR,
-    SHORT_RANGE,
     VisionModels,
-    ssd_anchors,
-    weighted_nms,
 )
 
 # A rough hand-drawn outline of the astronaut (512x512): head and hair, then the suit, the
