@@ -45,7 +45,7 @@ class PhotoUpload(gr.Image):
     """
 
     is_template = True  # render with the stock Image component in the browser
-    max_bytes = 50 * 1024 * 1024  # the cap on a photo sent inline (a data: URL)
+    max_bytes = 50 * 1024 * 1024  # the cap on a photo sent inline (a data: URL); build_ui sets it
 
     def preprocess(self, payload: Any) -> str | None:
         if payload is None:

@@ -49,6 +49,7 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
                             height=300,
                             elem_id="photo",
                         )
+                        photo.max_bytes = settings.max_upload_mb * 1024 * 1024
                         if examples:
                             gr.Examples(
                                 examples=[[str(p)] for p in examples],

@@ -72,3 +72,17 @@ def test_a_choice_the_list_does_not_offer_is_refused_in_one_short_sentence():
     )
     with pytest.raises(gr.Error, match="send one choice from the list, not several"):
         preset.preprocess(["product/slow-push-in", "product/slow-push-in"])
+
+
+def test_a_photo_sent_inline_is_held_to_the_studios_upload_cap(tmp_path):
+    import base64
+
+    from studio.settings import Settings
+    from studio.ui import build_ui
+
+    demo = build_ui(Settings(outputs_dir=tmp_path / "outputs", max_upload_mb=1))
+    (photo,) = [b for b in demo.blocks.values() if isinstance(b, PhotoUpload)]
+    assert photo.max_bytes == 1024 * 1024
+    too_big = "data:image/png;base64," + base64.b64encode(b"\0" * (2 * 1024 * 1024)).decode()
+    with pytest.raises(gr.Error, match="larger than the 1 MB limit"):
+        photo.preprocess(ImageData(url=too_big, path="x.png"))
