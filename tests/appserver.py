@@ -23,12 +23,21 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def running_app(
-    tmp: Path, *, env: dict[str, str] | None = None, timeout: float = 60
+    tmp: Path,
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+    python: str | os.PathLike[str] = sys.executable,
+    inherit_env: bool = True,
 ) -> Iterator[str]:
-    """Yield the base URL of a freshly started studio; stop it afterwards."""
+    """Yield the base URL of a freshly started studio; stop it afterwards.
+
+    python: the interpreter (another venv's, for install tests); inherit_env=False starts it
+    with only the studio's variables and `env`, as on a machine with nothing else set.
+    """
     port = free_port()
     full_env = {
-        **os.environ,
+        **(os.environ if inherit_env else {}),
         "STUDIO_OUTPUTS_DIR": str(tmp / "outputs"),
         "STUDIO_USER_PRESETS_DIR": str(tmp / "user-presets"),
         "GRADIO_ANALYTICS_ENABLED": "False",
@@ -37,7 +46,7 @@ def running_app(
     }
     log = open(tmp / "app.log", "wb")  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py"), "--port", str(port)],
+        [str(python), str(ROOT / "app.py"), "--port", str(port)],
         cwd=ROOT,
         env=full_env,
         stdout=log,

@@ -13,8 +13,6 @@ import os
 import platform
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -24,7 +22,7 @@ from studio.__main__ import main as cli
 from studio.errors import BackendError
 from studio.models import ModelManager, backend_markdown, download_checkpoint, load_catalog
 from studio.motion.depth import HeuristicDepth, get_depth_source
-from tests.appserver import free_port
+from tests.appserver import running_app
 from tests.studio_api import FAST, client, submit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -219,31 +217,8 @@ def test_light_install_names_the_command_for_a_model_backend(light_python, tmp_p
 
 
 def test_light_install_starts_the_studio(light_python, tmp_path, samples):
-    port = free_port()
-    log = tmp_path / "app.log"
-    with open(log, "wb") as sink:
-        proc = subprocess.Popen([str(light_python), "app.py", "--port", str(port)], cwd=ROOT,
-                                env=_light_env(tmp_path, **FAST), stdout=sink,
-                                stderr=subprocess.STDOUT)  # fmt: skip
-        try:
-            url = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 120
-            status = None
-            while status != 200:
-                assert proc.poll() is None, f"the studio exited:\n{log.read_text()}"
-                assert time.monotonic() < deadline, f"no answer in 120 s:\n{log.read_text()}"
-                try:
-                    with urllib.request.urlopen(url + "/", timeout=2) as r:
-                        status = r.status
-                except OSError:
-                    time.sleep(0.3)
-            with pytest.raises(AppError) as info:
-                submit(client(url), samples["product"], backend="svd-xt").result(timeout=60)
-            assert str(info.value) == NEEDS_MODELS
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    env = _light_env(tmp_path, **FAST)
+    with running_app(tmp_path, env=env, timeout=120, python=light_python, inherit_env=False) as url:
+        with pytest.raises(AppError) as info:
+            submit(client(url), samples["product"], backend="svd-xt").result(timeout=60)
+        assert str(info.value) == NEEDS_MODELS
