@@ -210,12 +210,17 @@ def write_mp4(
 ) -> dict[str, Any]:
     """Encode frames to `path`; nothing appears there unless the clip is complete."""
     staged = stage_mp4(frames, path, fps=fps, crf=crf, preset=preset)
+    _publish(staged, "video")
+    return staged.info
+
+
+def _publish(staged: Staged, what: str) -> Path:
+    """Commit one staged file on its own; a failed rename leaves nothing behind."""
     try:
-        staged.commit()
+        return staged.commit()
     except OSError as exc:
         staged.discard()
-        raise write_failure(staged.path, exc, "video") from exc
-    return staged.info
+        raise write_failure(staged.path, exc, what) from exc
 
 
 def stage_jpeg(rgb: np.ndarray, path: str | os.PathLike, *, side: int = 480) -> Staged:
@@ -258,24 +263,23 @@ def stage_text(text: str, path: str | os.PathLike) -> Staged:
     return stage_bytes(text.encode("utf-8"), path)
 
 
+def _json(data: Any) -> str:
+    # Serialised before any file is made: an unserialisable value leaves no temp file behind.
+    return json.dumps(data, indent=2, sort_keys=False) + "\n"
+
+
 def stage_json(data: Any, path: str | os.PathLike) -> Staged:
-    # Serialise first: an unserialisable value must not leave a temp file behind.
-    return stage_text(json.dumps(data, indent=2, sort_keys=False) + "\n", path)
+    return stage_text(_json(data), path)
 
 
 def write_text(text: str, path: str | os.PathLike) -> Path:
     """Write text atomically (temp file in the same folder, fsync, rename)."""
-    staged = stage_text(text, path)
-    try:
-        return staged.commit()
-    except OSError as exc:
-        staged.discard()
-        raise write_failure(staged.path, exc, "file") from exc
+    return _publish(stage_text(text, path), "file")
 
 
 def write_json(data: Any, path: str | os.PathLike) -> Path:
     """Write JSON atomically (temp file in the same folder, fsync, rename)."""
-    return write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", path)
+    return write_text(_json(data), path)
 
 
 def probe_mp4(path: str | os.PathLike) -> dict[str, Any]:
