@@ -14,7 +14,6 @@ import os
 import threading
 import time
 from pathlib import Path
-from urllib.parse import unquote
 
 from studio.serve import ownership
 from studio.serve.history import History, open_history
@@ -118,7 +117,9 @@ class WebGuard:
         if user is None:
             return True  # not logged in: Gradio's own login check answers
         owner = ownership.owner_id(user)
-        target = unquote(requested) if "%" in requested else requested
+        # The ASGI path is already percent-decoded, exactly as Gradio's file route reads it:
+        # decoding again would check a different path from the one Gradio serves.
+        target = requested
         if target.startswith(("http://", "https://")):
             return True
         real = os.path.realpath(target)
