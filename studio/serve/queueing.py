@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ENGINE_LANE = "engine"
+# How many clients' newest jobs are remembered for the Cancel note; the oldest go first.
+MAX_REMEMBERED_CLIENTS = 1000
 
 
 def lane_for(backend_id: str, params: dict | None = None) -> str:
@@ -199,7 +201,10 @@ class JobRunner:
         ticket = self.queue.join(client, lane_for(prepared.job.backend, prepared.job.params))
         closed = threading.Event()
         with self._latest_lock:
+            self._latest.pop(client, None)  # re-inserted last: the dict stays oldest-first
             self._latest[client] = (Path(out_dir), closed)
+            if len(self._latest) > MAX_REMEMBERED_CLIENTS:  # browser sessions come and go
+                del self._latest[next(iter(self._latest))]
         jobs = None
         try:
             while not self.queue.wait(ticket, poll_s):
