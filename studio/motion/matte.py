@@ -248,20 +248,22 @@ def _quiet_stderr():
         os.close(saved)
 
 
-def people_matte(rgb: np.ndarray, vision) -> np.ndarray | None:
+def people_matte(rgb: np.ndarray, vision, faces: list | None = None) -> np.ndarray | None:
     """Soft alpha of the people in an RGB uint8 photo, from learned models, or None.
 
-    Only when BlazeFace finds a face of a fair size: the selfie model alone also "finds"
+    faces are the BlazeFace faces to build on (found here when None). Only when BlazeFace
+    finds a face of a fair size: the selfie model alone also "finds"
     people in cups and landscapes. Of the person mask, the parts connected to a face are
     kept (the whole person: hair, cap, clothes, what they hold against them), and its edge
     is refined against the photo so hair and shoulders follow the real outline.
     """
     h, w = rgb.shape[:2]
-    faces = [
-        f
-        for f in vision.faces(rgb)
-        if (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]) >= MIN_FACE_AREA * h * w
-    ]
+    if faces is None:
+        faces = [
+            f
+            for f in vision.faces(rgb)
+            if (f.box[2] - f.box[0]) * (f.box[3] - f.box[1]) >= MIN_FACE_AREA * h * w
+        ]
     if not faces:
         return None
     person = vision.person_matte(rgb)

@@ -10,6 +10,7 @@ import numpy as np
 
 from studio.motion.ambient import AmbientRig, breathing_scale, check_kinds, displacement_margin
 from studio.motion.camera import CameraPath, camera_path
+from studio.motion.life import LifeRig
 from studio.motion.scene import Scene
 from studio.plan import VariantPlan
 
@@ -132,6 +133,7 @@ class PlanRig:
             )
             self.fmx = np.empty((y1r - y0r, x1r - x0r), np.float32)
             self.fmy = np.empty_like(self.fmx)
+            self.life = LifeRig(scene, plan)
             scx, scy = scene.subject_center
             self.breath_cx = (scx - self.X0) / sc - path.cx[mid]
             self.breath_cy = (scy - self.Y0) / sc - path.cy[mid]
@@ -224,6 +226,8 @@ class PlanRig:
             xr = self.x[x0:x1] / b + self.breath_cx * (1.0 - 1.0 / b)
             yr = self.y[y0:y1] / b + self.breath_cy * (1.0 - 1.0 / b)
             self._maps(i, xr, yr, self.w_fg, self.fmx, self.fmy)
+            if self.life.displaces:
+                self.life.displace(i, self.fmx, self.fmy)
             # Colour and matte move together in one 4-channel remap (8 bits of matte are
             # plenty for compositing). Replicating the border keeps a subject that the photo
             # cuts off (a torso at the bottom edge) opaque instead of fading it to black.

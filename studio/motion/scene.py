@@ -9,8 +9,10 @@ import numpy as np
 
 from studio.errors import ImageError
 from studio.motion.depth import DepthSource, HeuristicDepth
+from studio.motion.edits import SubjectEdit
 from studio.motion.filters import normalized_fill, push_pull_fill, resize_to
-from studio.motion.matte import MAX_COVERAGE, people_matte, shared_vision, subject_matte
+from studio.motion.matte import MAX_COVERAGE, shared_vision
+from studio.motion.subject import find_subject
 from studio.plan import VariantPlan
 
 # Work at 1.3x the largest output so the warps resample from more pixels than they draw.
@@ -41,6 +43,9 @@ class Scene:
     subject_box: tuple[int, int, int, int]  # x0, y0, x1, y1 working px (exclusive end)
     subject_depth: float
     scale: float  # working px per original photo px
+    subject_source: str = "none"  # studio.motion.subject.Subject.source
+    faces: tuple = ()  # studio.vision.Face in working px
+    landmarks: tuple[np.ndarray, ...] = ()  # per face: 468 mesh points (x, y, z), working px
 
 
 def working_scale(shape: tuple[int, int], plans: list[VariantPlan]) -> float:
@@ -62,12 +67,13 @@ def build_scene(
     plans: list[VariantPlan],
     depth_source: DepthSource | None = None,
     vision=...,
+    edits: tuple[SubjectEdit, ...] = (),
 ) -> Scene:
     """Build the shared scene for one RGB uint8 photo and the plans that will be rendered from it.
 
     vision (studio.vision.VisionModels; by default the bundled models, None for none) finds
     people: a photo with a face gets the learned person matte as its subject; any other
-    photo gets the automatic one.
+    photo gets the automatic one. edits are the user's corrections to that matte.
     """
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ImageError("The photo must be an RGB image with 8 bits per channel.")
@@ -80,9 +86,8 @@ def build_scene(
     work = np.ascontiguousarray(resize_to(image, w, h))
 
     vision = shared_vision() if vision is ... else vision
-    alpha = people_matte(work, vision) if vision is not None else None
-    if alpha is None:
-        alpha = subject_matte(work)
+    subject = find_subject(work, vision, edits)
+    alpha = subject.alpha
     coverage = float(alpha.mean())
     has_subject = 0.003 < coverage < MAX_COVERAGE and float(alpha.max()) > 0.5
     if not has_subject:
@@ -174,6 +179,9 @@ def build_scene(
         subject_box=box,
         subject_depth=subject_depth,
         scale=scale,
+        subject_source=subject.source if has_subject else "none",
+        faces=subject.faces,
+        landmarks=subject.landmarks,
     )
     _readonly(scene.image, scene.plate, scene.alpha, scene.depth, scene.depth_bg, scene.depth_fg)
     _readonly(scene.image_alpha)
