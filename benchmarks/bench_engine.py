@@ -1,14 +1,18 @@
 """Benchmark the embedded engine against ffmpeg's zoompan push-in, in the same run, on the same photos.
 
-What it measures (issue: four variants at 1024x576, 48 frames, encoding included):
-  * time for the studio to make four variants (photo decode, depth/matte, render, H.264 encode,
-    manifests) vs four runs of the classic ffmpeg Ken Burns command (zoompan push-in, same size and
-    frame count, x264 defaults), and vs zoompan with the studio's own encoder settings;
+What it measures (four variants at 1024x576, 48 frames, encoding included):
+  * the wall time of one whole `python -m studio generate` process making four variants (start-up,
+    imports, photo decode, people/face models, matte, depth, render, H.264 encode, manifests) vs
+    four whole ffmpeg processes running the classic Ken Burns command (zoompan push-in, same size
+    and frame count, x264 defaults), and vs zoompan with the studio's own encoder settings, on
+    every sample photo and test photo;
+  * what the subject costs per photo, in-process: the person/face models (BlazeFace, selfie
+    segmentation, face mesh) and the matte as the engine runs them on its working image;
   * camera-path smoothness of both: jitter = RMS of the second difference of the tracked frame
     centre in px (studio.scoring, the same tracker for both), for every camera preset.
 
 Usage: .venv/bin/python benchmarks/bench_engine.py [--repeats 3] [--no-jitter]
-Targets: ratio <= 1.0 against four zoompan runs; jitter <= 0.05 px on every camera preset.
+Targets: ratio <= 1.0 against four zoompan processes, whole-process, on every photo; jitter <= 0.05 px on every camera preset.
 """
 
 from __future__ import annotations
@@ -38,10 +42,15 @@ from studio.scoring import score_clip  # noqa: E402
 from studio.settings import Settings  # noqa: E402
 
 W, H, FRAMES, FPS = 1024, 576, 48, 24
+EXAMPLES = ROOT / "assets" / "examples"
+TEST_PHOTOS = ROOT / "tests" / "photos"
 CASES = [
-    ("coffee.png", "product/slow-push-in"),
-    ("astronaut.png", "portrait/slow-push-in"),
-    ("rocket.jpg", "scenic/water-shimmer"),
+    (EXAMPLES / "coffee.png", "product/slow-push-in"),
+    (EXAMPLES / "astronaut.png", "portrait/slow-push-in"),
+    (EXAMPLES / "rocket.jpg", "scenic/water-shimmer"),
+    (TEST_PHOTOS / "chelsea.png", "product/slow-push-in"),
+    (TEST_PHOTOS / "camera.png", "portrait/slow-push-in"),
+    (TEST_PHOTOS / "hubble_deep_field.jpg", "scenic/water-shimmer"),
 ]
 
 
@@ -63,6 +72,50 @@ def time_zoompan(photo: Path, tmp: Path, encoder: list[str]) -> float:
     for i in range(4):
         zoompan(photo, tmp / f"zp{i}.mp4", encoder)
     return time.perf_counter() - t
+
+
+def time_cli(photo: Path, preset: str, out: Path, seed: int = 1) -> float:
+    """One whole `python -m studio generate` process: what a user waits for at the command line."""
+    cmd = [sys.executable, "-m", "studio", "generate", str(photo), "--preset", preset,
+           "--seed", str(seed), "--size", f"{W}x{H}", "--frames", str(FRAMES), "--fps", str(FPS),
+           "--out", str(out), "-q"]  # fmt: skip
+    t = time.perf_counter()
+    subprocess.run(cmd, check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t
+
+
+def subject_costs(photo: Path, preset: str, repeats: int) -> dict[str, float]:
+    """Milliseconds of each subject step on the engine's working image for this photo and size."""
+    from studio.motion.filters import resize_to
+    from studio.motion.matte import people_matte, shared_vision, subject_matte
+    from studio.motion.scene import working_scale
+
+    settings = Settings.from_env(score=False)
+    job = Job(image=str(photo), preset=preset, seed=1, size=(W, H), frames=FRAMES, fps=FPS)
+    prepared = prepare_job(job, settings)
+    rgb = prepared.photo.rgb
+    scale = working_scale(rgb.shape[:2], prepared.plans)
+    h, w = rgb.shape[:2]
+    work = np.ascontiguousarray(resize_to(rgb, max(2, round(w * scale)), max(2, round(h * scale))))
+    vision = shared_vision()
+    out: dict[str, float] = {}
+
+    def best(fn) -> float:
+        times = []
+        for _ in range(repeats):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+        return 1000 * min(times)
+
+    faces = vision.faces(work) if vision is not None else []
+    out["faces"] = best(lambda: vision.faces(work)) if vision is not None else float("nan")
+    out["person"] = best(lambda: vision.person_matte(work)) if vision is not None else float("nan")
+    out["mesh"] = best(lambda: [vision.mesh(work, f) for f in faces]) if faces else 0.0
+    out["people matte"] = best(lambda: people_matte(work, vision, faces)) if faces else 0.0
+    out["auto matte"] = best(lambda: subject_matte(work))
+    out["work px"] = float(work.shape[0] * work.shape[1])
+    return out
 
 
 def time_studio(
@@ -115,31 +168,44 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-jitter", action="store_true", help="skip the smoothness part")
     args = parser.parse_args()
-    examples = ROOT / "assets" / "examples"
+    examples = EXAMPLES
     # The zoompan comparison is about making clips; ranking them is measured on its own below.
     settings = Settings.from_env(score=False)
     matched = ["-preset", settings.x264_preset, "-crf", str(settings.crf)]
     print(
-        f"# Embedded engine vs ffmpeg zoompan: 4 variants, {W}x{H}, {FRAMES} frames, median of {args.repeats}"
+        f"# Whole processes: one `python -m studio generate` (4 variants, {W}x{H}, {FRAMES} frames)"
+        f" vs four ffmpeg zoompan processes; median of {args.repeats}"
     )
     print(
         f"# studio encoder: libx264 -preset {settings.x264_preset} -crf {settings.crf}; workers={settings.workers}"
     )
     print(
-        f"{'photo':<14} {'preset':<24} {'studio s':>9} {'zoompan s':>10} {'ratio':>6} {'zp-matched s':>13} {'ratio':>6}"
+        f"{'photo':<22} {'preset':<24} {'studio s':>9} {'zoompan s':>10} {'ratio':>6} {'zp-matched s':>13} {'ratio':>6}"
     )
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        for name, preset in CASES:
-            photo = examples / name
+        for photo, preset in CASES:
             studio_t, zp_t, zpm_t = [], [], []
             for r in range(args.repeats):
                 zp_t.append(time_zoompan(photo, tmp, []))
                 zpm_t.append(time_zoompan(photo, tmp, matched))
-                studio_t.append(time_studio(photo, preset, tmp / f"studio-{r}", settings))
+                studio_t.append(time_cli(photo, preset, tmp / f"cli-{photo.stem}-{r}"))
             s, z, zm = (statistics.median(x) for x in (studio_t, zp_t, zpm_t))
             print(
-                f"{name:<14} {preset:<24} {s:9.2f} {z:10.2f} {s / z:6.2f} {zm:13.2f} {s / zm:6.2f}"
+                f"{photo.name:<22} {preset:<24} {s:9.2f} {z:10.2f} {s / z:6.2f} {zm:13.2f} {s / zm:6.2f}"
+            )
+
+        print(
+            f"\n# Subject cost per photo on the engine's working image (ms, best of {args.repeats + 2})"
+        )
+        print(
+            f"{'photo':<22} {'work Mpx':>8} {'faces':>7} {'person':>7} {'mesh':>7} {'people':>7} {'auto':>7}"
+        )
+        for photo, preset in CASES:
+            c = subject_costs(photo, preset, args.repeats + 2)
+            print(
+                f"{photo.name:<22} {c['work px'] / 1e6:8.2f} {c['faces']:7.1f} {c['person']:7.1f}"
+                f" {c['mesh']:7.1f} {c['people matte']:7.1f} {c['auto matte']:7.1f}"
             )
 
         print(
@@ -147,8 +213,8 @@ def main() -> None:
         )
         print(f"{'photo':<14} {'preset':<24} {'plain s':>8} {'scored s':>9} {'overhead':>9}")
         scored = Settings.from_env(score=True)
-        for name, preset in CASES:
-            photo = examples / name
+        for photo, preset in CASES[:3]:
+            name = photo.name
             plain_t, scored_t = [], []
             for r in range(args.repeats):
                 plain_t.append(time_studio(photo, preset, tmp / f"plain-{r}", settings, frames=72))
