@@ -1,4 +1,4 @@
-"""The command line: python -m studio presets | models | generate | score | shootout (a thin shell over studio functions)."""
+"""The command line: python -m studio presets | models | generate | inspect | score | shootout (a thin shell over studio functions)."""
 
 from __future__ import annotations
 
@@ -64,7 +64,7 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     from studio.clips import run_job
     from studio.jobs import Job, prepare_job
 
-    _require_files(args.image)
+    _require_files(args.image, args.edits)
     job = Job(
         image=str(args.image),
         preset=args.preset,
@@ -78,10 +78,9 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
         fps=args.fps,
         strength=args.strength,
         params=_model_params(args),
+        subject_edits=_edits(args),
     )
-    out = Path(args.out)
-    if out.exists() and not out.is_dir():
-        raise StudioError(f"--out {out} exists and is not a folder.")
+    out = _out_folder(args.out)
     prepared = prepare_job(job, settings)  # validates everything before the disk is touched
     for w in prepared.warnings:
         print(f"warning: {w}", file=sys.stderr)
@@ -115,8 +114,32 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _out_folder(text: str) -> Path:
+    out = Path(text)
+    if out.exists() and not out.is_dir():
+        raise StudioError(f"--out {out} exists and is not a folder.")
+    return out
+
+
+def _edits(args: argparse.Namespace) -> tuple:
+    """The subject corrections of --edits FILE.json (none without it)."""
+    from studio.motion.edits import load_edits
+
+    return load_edits(args.edits) if args.edits else ()
+
+
+def cmd_inspect(args: argparse.Namespace, settings: Settings) -> int:
+    from studio.inspect import inspect_photo
+
+    _require_files(args.image, args.edits)
+    edits = _edits(args)
+    for path in inspect_photo(args.image, _out_folder(args.out), settings, edits):
+        print(path, flush=True)
+    return 0
+
+
 def _model_params(args: argparse.Namespace) -> dict:
-    """Model options (issue 3) travel in Job.params; unset ones are left to the checkpoint."""
+    """Model options travel in Job.params; unset ones are left to the checkpoint."""
     names = ("model_path", "steps", "offload", "cache", "device", "dtype")
     return {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
 
@@ -242,6 +265,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--fps", type=int, default=None, help="frames per second (default: preset's)")
     gen.add_argument("--strength", type=float, default=1.0, help="motion strength 0..2 (default 1)")
     gen.add_argument("--out", required=True, help="folder for the clips and manifest")
+    gen.add_argument("--edits", type=Path, default=None, metavar="FILE.json",
+                     help="subject corrections: a list of strokes, or a clip's manifest")  # fmt: skip
     gen.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     model = gen.add_argument_group("model backends (see: python -m studio models)")
     model.add_argument(
@@ -256,6 +281,17 @@ def build_parser() -> argparse.ArgumentParser:
                        default=None, help="step-cache acceleration (default: none)")  # fmt: skip
     model.add_argument("--device", default=None, help="cuda, cuda:1, mps or cpu (default: auto)")
     model.add_argument("--dtype", choices=tuple(DTYPES), default=None, help="(default: auto)")
+
+    ins = sub.add_parser(
+        "inspect",
+        help="write what the engine believes about a photo: matte, depth, faces, an overlay",
+        description="Writes matte.png (8-bit), depth.png (16-bit, near is bright), faces.json "
+        "and overlay.png at the photo's size.",
+    )
+    ins.add_argument("image", type=Path, help="photo file (JPEG, PNG, WebP, BMP, TIFF, GIF)")
+    ins.add_argument("--out", required=True, help="folder for the four files")
+    ins.add_argument("--edits", type=Path, default=None, metavar="FILE.json",
+                     help="subject corrections: a list of strokes, or a clip's manifest")  # fmt: skip
 
     score = sub.add_parser("score", help="print the metrics and score of clips made anywhere")
     score.add_argument("clips", nargs="+", type=Path, help="video files (MP4, WebM, MOV, GIF...)")
@@ -283,7 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {"presets": cmd_presets, "models": cmd_models, "generate": cmd_generate,
-            "score": cmd_score, "shootout": cmd_shootout}  # fmt: skip
+            "inspect": cmd_inspect, "score": cmd_score, "shootout": cmd_shootout}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

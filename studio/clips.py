@@ -226,7 +226,9 @@ def run_job(
 
     # 2. Analyse the photo once for all variants (matte, depth, plate; or load a model).
     t0 = time.perf_counter()
-    scene = prepared.backend.prepare(prepared.photo.rgb, prepared.plans, writer.ctx)
+    scene = prepared.backend.prepare(
+        prepared.photo.rgb, prepared.plans, writer.ctx, edits=prepared.edits
+    )
     writer.prepare_s = time.perf_counter() - t0
 
     # 3. Render, encode, score and publish each variant, streaming each as it is done.

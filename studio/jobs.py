@@ -11,6 +11,7 @@ from studio.backends import get_backend
 from studio.backends.base import Backend
 from studio.errors import JobError, clip_text
 from studio.images import Photo, load_photo
+from studio.motion.edits import SubjectEdit, parse_edits
 from studio.plan import VariantPlan
 from studio.presets import ASPECTS, Preset, PresetLibrary, load_library
 from studio.settings import Settings
@@ -37,17 +38,25 @@ class Job:
     fps: int | None = None
     strength: float = 1.0
     params: dict[str, Any] = field(default_factory=dict)
+    # The user's corrections to the subject matte (studio.motion.edits.SubjectEdit), in order.
+    subject_edits: tuple = ()
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["size"] = list(self.size) if self.size else None
+        edits = self.subject_edits
+        if isinstance(edits, (list, tuple)):
+            edits = [e.to_dict() if isinstance(e, SubjectEdit) else e for e in edits]
+        data["subject_edits"] = edits
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Job:
+        """The job to_dict() wrote (a manifest's "job"); bad corrections raise a JobError."""
         data = dict(data)
         if data.get("size"):
             data["size"] = tuple(data["size"])
+        data["subject_edits"] = parse_edits(data.get("subject_edits"))
         return cls(**data)
 
 
@@ -63,6 +72,7 @@ def form_job(
     seed: Any = -1,
     strength: Any = 1.0,
     model_path: str = "",
+    subject_edits: Any = None,
 ) -> Job:
     """A Job from the studio's form (or its API), as sent: -1 is a random seed, 0 or empty
     means the preset's value. Nothing is coerced here; prepare_job refuses what is wrong."""
@@ -77,6 +87,7 @@ def form_job(
         fps=fps or None,
         strength=1.0 if strength is None else strength,
         params={"model_path": model_path} if model_path else {},
+        subject_edits=() if subject_edits is None else subject_edits,
     )
 
 
@@ -131,6 +142,7 @@ def validate_job(job: Job) -> None:
     if job.duration is not None:
         _check_number("Duration (seconds)", job.duration, 0.1, 30)
     _check_number("Strength", job.strength, 0, 2)
+    parse_edits(job.subject_edits)
 
 
 def output_size(aspect: str, photo_size: tuple[int, int], long_side: int) -> tuple[int, int]:
@@ -155,11 +167,13 @@ class PreparedJob:
     backend: Backend
     plans: list[VariantPlan]
     warnings: tuple[str, ...] = ()  # the photo's, and any about the output size
+    edits: tuple[SubjectEdit, ...] = ()  # the job's subject corrections, checked
 
 
 def prepare_job(job: Job, settings: Settings, library: PresetLibrary | None = None) -> PreparedJob:
     """Validate and resolve a job; raises a StudioError and writes nothing when it is wrong."""
     validate_job(job)
+    edits = parse_edits(job.subject_edits)
     library = library or load_library(user_dir=settings.user_presets_dir)
     preset = library.get(job.preset)
     backend = get_backend(job.backend, settings)
@@ -199,7 +213,8 @@ def prepare_job(job: Job, settings: Settings, library: PresetLibrary | None = No
         strength=float(job.strength),
         params=job.params,
     )
-    return PreparedJob(replace(job, seed=seed), seed, photo, preset, backend, plans, warnings)
+    job = replace(job, seed=seed, subject_edits=edits)
+    return PreparedJob(job, seed, photo, preset, backend, plans, warnings, edits)
 
 
 ENLARGE_WARN = 2.0  # twice the photo's pixels per side and more: visibly soft, worth a word

@@ -6,12 +6,15 @@ import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from studio.errors import Cancelled
 from studio.plan import VariantPlan
+
+if TYPE_CHECKING:
+    from studio.motion.edits import SubjectEdit
 
 # progress(fraction_done_of_this_variant 0..1)
 ProgressFn = Callable[[float], None]
@@ -56,8 +59,18 @@ class Backend(ABC):
     # Plans whose variants may be rendered concurrently in threads (CPU backends).
     parallel_variants: bool = False
 
-    def prepare(self, image: np.ndarray, plans: list[VariantPlan], ctx: RenderContext) -> object:
-        """Do the per-photo work shared by every variant (returns an opaque object)."""
+    def prepare(
+        self,
+        image: np.ndarray,
+        plans: list[VariantPlan],
+        ctx: RenderContext,
+        edits: tuple[SubjectEdit, ...] = (),
+    ) -> object:
+        """Do the per-photo work shared by every variant (returns an opaque object).
+
+        edits are the user's corrections to the subject matte; a backend without a matte
+        (a video model sees the whole photo) ignores them.
+        """
         return image
 
     @abstractmethod

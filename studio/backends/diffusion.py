@@ -138,7 +138,13 @@ class DiffusionBackend(Backend):
 
     # -- the shared machinery ---------------------------------------------------------
 
-    def prepare(self, image: np.ndarray, plans: list[VariantPlan], ctx: RenderContext) -> object:
+    def prepare(
+        self,
+        image: np.ndarray,
+        plans: list[VariantPlan],
+        ctx: RenderContext,
+        edits: tuple = (),  # subject corrections: the model animates the whole photo
+    ) -> object:
         return image
 
     def render(self, prepared: object, plan: VariantPlan, ctx: RenderContext):

@@ -9,6 +9,7 @@ import numpy as np
 from studio.backends.base import Backend, RenderContext
 from studio.models import ModelManager
 from studio.motion.depth import DepthSource, get_depth_source
+from studio.motion.edits import SubjectEdit
 from studio.motion.render import REPORT_EVERY, PlanRig
 from studio.motion.scene import Scene, build_scene
 from studio.plan import VariantPlan
@@ -40,9 +41,15 @@ class EngineBackend(Backend):
         self._depth = get_depth_source(self._depth, self._depth_model, self._models)
         return self._depth
 
-    def prepare(self, image: np.ndarray, plans: list[VariantPlan], ctx: RenderContext) -> Scene:
+    def prepare(
+        self,
+        image: np.ndarray,
+        plans: list[VariantPlan],
+        ctx: RenderContext,
+        edits: tuple[SubjectEdit, ...] = (),
+    ) -> Scene:
         ctx.check_cancel()
-        scene = build_scene(image, plans, self.depth_source())
+        scene = build_scene(image, plans, self.depth_source(), edits=tuple(edits))
         ctx.check_cancel()
         return scene
 

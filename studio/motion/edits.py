@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import math
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -29,6 +33,16 @@ class SubjectEdit:
         return {"mode": self.mode, "points": [list(p) for p in self.points], "radius": self.radius}
 
 
+def _number_in(value: Any, lo: float, hi: float) -> bool:
+    """A real number (not a bool, NaN or infinity) between lo and hi."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value) and lo <= value <= hi
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
 def parse_edits(data: Any) -> tuple[SubjectEdit, ...]:
     """Turn a job's "subject_edits" (a list of dicts, or SubjectEdits) into checked edits."""
     if data is None or data == ():
@@ -51,24 +65,44 @@ def parse_edits(data: Any) -> tuple[SubjectEdit, ...]:
             raise JobError(f"A subject correction needs 1 to {MAX_POINTS} points.")
         clean = []
         for p in points:
+            # A little outside the photo is allowed: a brush dabbed at its very edge.
             if (
                 not isinstance(p, (list, tuple))
                 or len(p) != 2
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in p)
-                or not all(np.isfinite(v) and -0.5 <= v <= 1.5 for v in p)
+                or not all(_number_in(v, -0.5, 1.5) for v in p)
             ):
                 raise JobError("Subject correction points must be (x, y) pairs between 0 and 1.")
             clean.append((float(p[0]), float(p[1])))
         radius = item.get("radius", 0.03)
-        if (
-            not isinstance(radius, (int, float))
-            or isinstance(radius, bool)
-            or not np.isfinite(radius)
-            or not 0.002 <= radius <= 0.5
-        ):
+        if not _number_in(radius, 0.002, 0.5):
             raise JobError("A subject correction's radius must be between 0.002 and 0.5.")
         edits.append(SubjectEdit(mode, tuple(clean), float(radius)))
     return tuple(edits)
+
+
+MAX_FILE_BYTES = 16 * 1024 * 1024  # 200 strokes of 2000 points are about 10 MB of JSON
+
+
+def load_edits(path: str | os.PathLike[str]) -> tuple[SubjectEdit, ...]:
+    """Corrections from a JSON file: a list of strokes, a job ({"subject_edits": [...]}) or a
+    clip's manifest ({"job": {...}}), so a past clip's corrections can be used again."""
+    name = Path(path).name
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_FILE_BYTES + 1)
+    except OSError:
+        raise JobError(f"The corrections file {name} cannot be read.") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise JobError(f"The corrections file {name} is larger than {MAX_FILE_BYTES >> 20} MB.")
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise JobError(f"The corrections file {name} is not valid JSON.") from None
+    if isinstance(data, dict) and isinstance(data.get("job"), dict):
+        data = data["job"]
+    if isinstance(data, dict):
+        data = data.get("subject_edits", ())
+    return parse_edits(data)
 
 
 def stroke_mask(edit: SubjectEdit, h: int, w: int) -> np.ndarray:
