@@ -27,10 +27,13 @@ def generate_args(
     seed: float = 7,
     strength: float = 1.0,
     model_path: str = "",
+    subject_edits: Any = None,
 ) -> list[Any]:
-    """The /generate inputs in order: photo, preset, backend, aspect, duration, fps, seed, strength, model folder."""
+    """The /generate inputs in order: photo, preset, backend, aspect, duration, fps, seed,
+    strength, model folder, subject corrections."""
     image = photo if isinstance(photo, dict) else handle_file(str(photo))
-    return [image, preset, backend, aspect, duration, fps, seed, strength, model_path]
+    edits = [] if subject_edits is None else subject_edits
+    return [image, preset, backend, aspect, duration, fps, seed, strength, model_path, edits]
 
 
 def submit(client: Client, photo, preset: str = "product/slow-push-in", **kw):

@@ -13,10 +13,15 @@ from tests.appserver import running_app
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
+def app(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("api")
     with running_app(tmp, env={"STUDIO_LONG_SIDE": "160"}) as url:
-        yield url
+        yield url, tmp
+
+
+@pytest.fixture(scope="module")
+def app_url(app):
+    return app[0]
 
 
 def test_generate_endpoint_needs_only_photo_and_preset(app_url, samples):
@@ -93,3 +98,57 @@ def test_download_model_offline_is_one_clear_sentence(app_url):
     # The backend picker lists every checkpoint with its VRAM need, licence and state.
     info = client.view_api(return_format="dict", print_info=False)
     assert "/download_model" in info["named_endpoints"]
+
+
+REMOVE_CHEST = {"mode": "remove", "points": [[0.3, 0.75]], "radius": 0.1}
+
+
+def test_subject_endpoint_shows_the_engines_subject_with_the_corrections(app_url, samples):
+    from gradio_client import Client, handle_file
+    from PIL import Image
+
+    client = Client(app_url, verbose=False)
+    photo = handle_file(str(samples["portrait"]))
+    plain, none, note = client.predict(photo, [], api_name="/subject")
+    corrected, edits, note_after = client.predict(photo, [REMOVE_CHEST], api_name="/subject")
+    assert none == [] and edits == [REMOVE_CHEST]
+    assert "person matte (1 face found)" in note and note_after.endswith("1 correction.")
+    with Image.open(plain) as a, Image.open(corrected) as b:
+        assert a.size == b.size == (512, 512)  # the preview of the 512x512 portrait
+        # At the dab the subject's tint is gone: that spot now reads as dimmed background.
+        x, y = 0.3 * 512, 0.75 * 512
+        assert sum(b.getpixel((x, y))) < sum(a.getpixel((x, y))) - 40
+
+
+def test_generate_endpoint_takes_corrections_and_every_manifest_records_them(app, samples):
+    from gradio_client import Client, handle_file
+
+    url, tmp = app
+    client = Client(url, verbose=False)
+    result = client.predict(
+        handle_file(str(samples["portrait"])), "portrait/gentle-breath", "engine", "preset", 1, 8,
+        5, 1.0, "", [REMOVE_CHEST], api_name="/generate",
+    )  # fmt: skip
+    clip = Path(result[0]["value"] if isinstance(result[0], dict) else result[0])
+    (folder,) = {p.parent for p in (tmp / "outputs").glob(f"*/{clip.name}")}
+    for manifest in [folder / "manifest.json", *folder.glob("*-v[0-9]-*.json")]:
+        assert json.loads(manifest.read_text())["job"]["subject_edits"] == [REMOVE_CHEST]
+
+
+def test_a_logins_subject_overlay_is_not_served_to_another_login(tmp_path, samples):
+    from urllib.parse import unquote, urlparse
+
+    from gradio_client import Client, handle_file
+
+    from tests.serve.test_hostile_api import _get, _login
+
+    env = {"STUDIO_AUTH": "alice:pw-alice,bob:pw-bob", "STUDIO_LONG_SIDE": "128",
+           "GRADIO_TEMP_DIR": str(tmp_path / "gradio-cache")}  # fmt: skip
+    with running_app(tmp_path, env=env) as url:
+        alice = Client(url, verbose=False, download_files=False, auth=("alice", "pw-alice"))
+        shown, _, _ = alice.predict(
+            handle_file(str(samples["portrait"])), [REMOVE_CHEST], api_name="/subject"
+        )
+        served = unquote(urlparse(shown["url"]).path)
+        assert _get(url, served, _login(url, "alice", "pw-alice")[1]) == 200
+        assert _get(url, served, _login(url, "bob", "pw-bob")[1]) == 404

@@ -100,6 +100,47 @@ def test_nan_strength_sent_as_raw_json_gets_one_clear_sentence(app, samples):
                               "Strength must be a number between 0 and 2")  # fmt: skip
 
 
+DAB = {"mode": "remove", "points": [[0.5, 0.5]], "radius": 0.05}
+HOSTILE_EDITS = {
+    "too many strokes": ([DAB] * 201, "At most 200 subject corrections are allowed."),
+    "a huge list": ([0] * 100_000, "At most 200 subject corrections are allowed."),
+    "too many points": ([{**DAB, "points": [[0.5, 0.5]] * 5000}], "needs 1 to 2000 points"),
+    "a string": ("remove the cup", "Subject corrections must be a list of strokes."),
+    "one stroke, not a list": (DAB, "Subject corrections must be a list of strokes."),
+    "an unknown mode": ([{**DAB, "mode": "erase"}], "mode must be 'add' or 'remove'"),
+    "NaN": ([{**DAB, "points": [[math.nan, 0.5]]}], "(x, y) pairs between 0 and 1"),
+    "infinite radius": ([{**DAB, "radius": math.inf}], "radius must be between 0.002 and 0.5"),
+    "a point far off": ([{**DAB, "points": [[1e300, 0.5]]}], "(x, y) pairs between 0 and 1"),
+    "a number too large": ([{**DAB, "radius": 10**400}], "radius must be"),
+    "nested junk": ([[[["deep"]], {"mode": None}]], "must be a stroke with a mode and points"),
+    "junk points": ([{**DAB, "points": [[{"x": [1]}, None]]}], "(x, y) pairs"),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_EDITS))
+def test_absurd_subject_corrections_through_the_api_get_one_clear_sentence(app, samples, name):
+    url, tmp = app
+    edits, needle = HOSTILE_EDITS[name]
+    photo = upload(url, samples["portrait"].read_bytes(), "astronaut.png")
+    before = set((tmp / "outputs").rglob("*")) if (tmp / "outputs").exists() else set()
+    for api, args in (
+        ("generate", [photo, "product/slow-push-in", "engine", "preset", 2, 12, 7, 1.0, "", edits]),
+        ("subject", [photo, edits]),
+    ):
+        event, data = call_raw(url, api, args)  # raw JSON: NaN and 10**400 as sent
+        assert event == "error", (api, data[:200])
+        assert_one_clear_sentence(json.loads(data)["error"], needle)
+    assert set((tmp / "outputs").rglob("*")) == before  # refused before anything was written
+
+
+def test_the_subject_view_of_a_photo_that_is_not_one_is_one_sentence(app, tmp_path):
+    url, _ = app
+    photo = upload(url, b"just some text, not an image at all", "notes.png")
+    event, data = call_raw(url, "subject", [photo, []])
+    assert event == "error"
+    assert_one_clear_sentence(json.loads(data)["error"], "not a photo")
+
+
 def test_broken_user_preset_files_are_named_in_the_ui_and_the_rest_still_load(app):
     url, _ = app
     with urllib.request.urlopen(f"{url}/config", timeout=10) as r:

@@ -19,15 +19,21 @@ def refuse(sentence: str) -> gr.Error:
 
 
 class StudioBlocks(gr.Blocks):
-    """Blocks whose refusal of a file path is the studio's own sentence.
+    """Blocks whose refusal of a file path is the studio's own sentence, and whose endpoints
+    take the defaults of inputs a client left off the end.
 
     Gradio refuses a marked file outside its upload folder itself, in a message that quotes
     the path and sometimes the server's blocked folders; the studio says one plain sentence.
     """
 
-    async def preprocess_data(self, *args, **kwargs):
+    async def preprocess_data(self, block_fn, inputs, *args, **kwargs):
+        # New inputs go at the end of an endpoint with a default (as the subject corrections
+        # of /generate did): a client written before them sends fewer values and gets the
+        # defaults, as gradio_client fills them in itself.
+        if isinstance(inputs, list) and len(inputs) < len(block_fn.inputs):
+            inputs = [*inputs, *(getattr(b, "value", None) for b in block_fn.inputs[len(inputs) :])]
         try:
-            return await super().preprocess_data(*args, **kwargs)
+            return await super().preprocess_data(block_fn, inputs, *args, **kwargs)
         except InvalidPathError:
             raise refuse(security.NOT_UPLOADED) from None
         except ValidationError as exc:  # a malformed input, quoted whole by pydantic

@@ -11,15 +11,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import gradio as gr
+import numpy as np
+from gradio.processing_utils import hash_bytes
 from gradio.route_utils import API_PREFIX
+from gradio.utils import get_upload_folder
 from gradio_client.utils import encode_file_path
 
 from studio import models
 from studio.backends import list_backends
 from studio.backends.base import RenderContext
+from studio.encode import stage_bytes
 from studio.errors import StudioError, failure_message
+from studio.images import load_photo
+from studio.inspect import PREVIEW_SIDE, describe, overlay, preview_beliefs
 from studio.jobs import form_job, prepare_job
+from studio.motion.edits import SubjectEdit, parse_edits
 from studio.presets import PresetLibrary, load_library
 from studio.scoring import explain
 from studio.serve import ownership, queueing, security, webguard
@@ -112,10 +120,13 @@ def generate(
     seed: float = -1,
     strength: float = 1.0,
     model_path: str = "",
+    subject_edits: list | None = None,
     request: gr.Request = None,  # Gradio injects it: who is asking (per-client job limit)
     progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio injects it
 ):
-    """Render four variants of the photo with the preset; streams each clip as it finishes."""
+    """Render four variants of the photo with the preset; streams each clip as it finishes.
+    subject_edits: corrections to the subject, a list of {"mode": "add" or "remove",
+    "points": [[x, y], ...] in 0..1 of the photo, "radius": share of its longer side}."""
     if not image:
         raise refuse("Upload a photo first (or click one of the samples).")
     who = owner(request)
@@ -126,6 +137,7 @@ def generate(
             image=image, preset=preset_id, backend=backend, variants=N_SLOTS, aspect=aspect,
             duration=duration, fps=fps, seed=seed, strength=strength,
             model_path=security.model_folder(model_path, studio.settings),
+            subject_edits=subject_edits,
         )  # fmt: skip
         prepared = prepare_job(job, studio.settings, studio.library)
         progress(0.0, desc="Analysing the photo…")
@@ -146,6 +158,104 @@ def generate(
         raise refuse(failure_message(exc)) from None
     # Cancel or a client gone away closes this generator, which closes the job (run_job stops
     # its workers and keeps only published takes).
+
+
+# --- the Subject view --------------------------------------------------------------------------
+
+MODES = {"add": "Add to subject", "remove": "Remove from subject"}
+BRUSH_PERCENT = (1, 25, 5)  # the brush slider: radius in % of the photo's longer side
+
+
+def private_image(studio: Studio, rgb: np.ndarray, who: str) -> str:
+    """Put an image the handler made where Gradio serves it from, handed to this owner only.
+
+    The file is written straight into Gradio's upload folder under the name Gradio gives its
+    copies (a keyed hash of the bytes), so Gradio serves it as is, and the web guard lets
+    only this login read it.
+    """
+    ok, data = cv2.imencode(".webp", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR),
+                            [cv2.IMWRITE_WEBP_QUALITY, 92])  # fmt: skip
+    if not ok:
+        raise ValueError("could not encode the overlay")
+    data = data.tobytes()
+    path = Path(get_upload_folder()) / hash_bytes(data) / "subject.webp"
+    if not path.is_file():
+        stage_bytes(data, path).commit()
+    webguard.hand_out(studio.runner.history, [path], who)
+    return str(path)
+
+
+def _subject_outputs(studio: Studio, image: str, edits: tuple[SubjectEdit, ...], who: str):
+    """The Subject view's outputs: the overlay, the corrections (plain data), the note."""
+    photo = load_photo(image, max_side=PREVIEW_SIDE,
+                       max_bytes=studio.settings.max_upload_mb * 1024 * 1024)  # fmt: skip
+    beliefs = preview_beliefs(photo.rgb, edits)
+    shown = private_image(studio, overlay(photo.rgb, beliefs, edits), who)
+    return shown, [e.to_dict() for e in edits], describe(beliefs, edits)
+
+
+def subject_view(
+    studio: Studio, image: str | None, subject_edits: list | None = None,
+    request: gr.Request = None,
+):  # fmt: skip
+    """What the engine takes as the photo's subject, with these corrections: an overlay (the
+    subject tinted and outlined, faces boxed), the corrections as checked, and one line."""
+    if not image:
+        raise refuse("Upload a photo first (or click one of the samples).")
+    try:
+        return _subject_outputs(studio, image, parse_edits(subject_edits), owner(request))
+    except StudioError as exc:
+        raise refuse(str(exc)) from None
+
+
+def subject_new_photo(studio: Studio, image: str | None, request: gr.Request = None):
+    """A new photo: its subject, with no corrections; a photo that cannot be used is named
+    in the note (Generate says so again) instead of a pop-up on every upload."""
+    if not image:
+        return None, [], "Upload a photo to see what the engine takes as its subject."
+    try:
+        return _subject_outputs(studio, image, (), owner(request))
+    except StudioError as exc:
+        return None, [], str(exc)
+
+
+def subject_click(
+    studio: Studio,
+    image: str | None,
+    subject_edits: list | None,
+    mode: str,
+    brush: float,
+    evt: gr.SelectData,
+    request: gr.Request = None,
+):
+    """A click on the overlay adds (or removes) a round area at that pixel to the subject."""
+    if not image:
+        raise refuse("Upload a photo first (or click one of the samples).")
+    try:
+        edits = parse_edits(subject_edits)
+        photo = load_photo(image, max_side=PREVIEW_SIDE,
+                           max_bytes=studio.settings.max_upload_mb * 1024 * 1024)  # fmt: skip
+        h, w = photo.rgb.shape[:2]
+        index = evt.index if isinstance(evt.index, list | tuple) else ()
+        if len(index) != 2 or not all(isinstance(v, int | float) for v in index):
+            raise refuse("Click a point on the picture.")
+        radius = min(max(float(brush or BRUSH_PERCENT[2]), BRUSH_PERCENT[0]), BRUSH_PERCENT[1])
+        click = {"mode": mode if mode in MODES else "add",
+                 "points": [[(index[0] + 0.5) / w, (index[1] + 0.5) / h]], "radius": radius / 100}  # fmt: skip
+        edits = parse_edits([*edits, click])
+        return _subject_outputs(studio, image, edits, owner(request))
+    except StudioError as exc:
+        raise refuse(str(exc)) from None
+
+
+def subject_undo(subject_edits: list | None) -> list:
+    """The corrections without the last one (subject_view then redraws)."""
+    return list(subject_edits[:-1]) if isinstance(subject_edits, list) else []
+
+
+def subject_reset() -> list:
+    """No corrections: back to the engine's own subject (subject_view then redraws)."""
+    return []
 
 
 def slot_outputs(update, note: str, fps: int) -> tuple:

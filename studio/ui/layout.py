@@ -50,6 +50,40 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
                             elem_id="photo",
                         )
                         photo.max_bytes = settings.max_upload_mb * 1024 * 1024
+                        # What the engine takes as the subject (it moves over the background),
+                        # and the user's corrections to it, which go into the job.
+                        with gr.Accordion("Subject: what moves in front", open=False,
+                                          elem_id="subject-panel"):  # fmt: skip
+                            subject_image = gr.Image(
+                                label="The subject as the engine sees it: click to correct",
+                                type="filepath",
+                                interactive=False,
+                                buttons=[],
+                                height=300,
+                                elem_id="subject-overlay",
+                            )
+                            subject_note = gr.Markdown(
+                                "Upload a photo to see what the engine takes as its subject.",
+                                elem_id="subject-note",
+                            )
+                            with gr.Row():
+                                subject_mode = gr.Radio(
+                                    [(label, mode) for mode, label in h.MODES.items()],
+                                    value="add",
+                                    label="A click on the picture will",
+                                    elem_id="subject-mode",
+                                )
+                                low, high, start = h.BRUSH_PERCENT
+                                subject_brush = gr.Slider(low, high, value=start, step=1,
+                                                          label="Brush size (% of the photo)",
+                                                          elem_id="subject-brush")  # fmt: skip
+                            with gr.Row():
+                                subject_undo = gr.Button("Undo", size="sm", elem_id="subject-undo")
+                                subject_reset = gr.Button(
+                                    "Reset", size="sm", elem_id="subject-reset"
+                                )
+                            # The corrections as plain data: an input of /generate and /subject.
+                            subject_edits = gr.JSON([], visible="hidden", elem_id="subject-edits")
                         if examples:
                             gr.Examples(
                                 examples=[[str(p)] for p in examples],
@@ -85,8 +119,10 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
                             aspect = ChoiceDropdown(
                                 choices=ASPECT_CHOICES, value="preset", label="Aspect"
                             )
-                            duration = gr.Slider(1, 10, value=3, step=0.5, label="Duration (s)")
-                            fps = gr.Slider(8, 30, value=24, step=1, label="Frames per second")
+                            duration = gr.Slider(1, 10, value=3, step=0.5, label="Duration (s)",
+                                                 elem_id="duration")  # fmt: skip
+                            fps = gr.Slider(8, 30, value=24, step=1, label="Frames per second",
+                                            elem_id="fps")  # fmt: skip
                             seed = gr.Number(value=-1, precision=0, label="Seed (-1 = random)")
                             strength = gr.Slider(
                                 0, 2, value=1.0, step=0.05, label="Motion strength"
@@ -199,7 +235,8 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
         )
         run = go.click(
             bind(h.generate, studio),
-            inputs=[photo, preset, backend, aspect, duration, fps, seed, strength, model_folder],
+            inputs=[photo, preset, backend, aspect, duration, fps, seed, strength, model_folder]
+            + [subject_edits],
             # New outputs go at the end: API clients read the clips as the first four.
             outputs=[*videos, clips_state, status, chosen, download, scores, compare]
             + [*selects, slot_names],
@@ -212,6 +249,22 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
         )
         run.then(latest_history, outputs=history_outputs, api_name=False)
         cancel.click(bind(h.cancelled, studio), outputs=status, cancels=[run], api_name=False)
+
+        # The Subject view: one preview at a time per two cores' worth of work, quietly.
+        subject_outputs = [subject_image, subject_edits, subject_note]
+        quick = {"concurrency_id": "subject", "concurrency_limit": 2, "show_progress": "minimal"}
+        show = bind(h.subject_view, studio)
+        photo.change(bind(h.subject_new_photo, studio), [photo], subject_outputs, api_name=False,
+                     **quick)  # fmt: skip
+        subject_image.select(bind(h.subject_click, studio),
+                             [photo, subject_edits, subject_mode, subject_brush], subject_outputs,
+                             api_name=False, **quick)  # fmt: skip
+        subject_undo.click(h.subject_undo, [subject_edits], [subject_edits], api_name=False).then(
+            show, [photo, subject_edits], subject_outputs, api_name="subject", **quick
+        )
+        subject_reset.click(h.subject_reset, None, [subject_edits], api_name=False).then(
+            show, [photo, subject_edits], subject_outputs, api_name=False, **quick
+        )
 
         sh_go.click(
             bind(h.shootout, studio),

@@ -8,9 +8,15 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import gradio as gr
+import imageio_ffmpeg
+import numpy as np
 import pytest
 from gradio.helpers import special_args
+from gradio.utils import get_upload_folder
+from PIL import Image
 
+from studio.clips import run_job
+from studio.jobs import Job, prepare_job
 from studio.presets import load_library
 from studio.serve import ownership
 from studio.settings import Settings
@@ -242,11 +248,15 @@ def test_page_load_names_a_broken_user_preset_file(tmp_path):
 
 
 def test_bound_handlers_still_get_the_request_and_progress_from_gradio(tmp_path):
-    sent = ["photo.png", PRESET, "engine", "preset", 1, 8, 7, 1.0, ""]  # as the form sends
+    sent = ["photo.png", PRESET, "engine", "preset", 1, 8, 7, 1.0, "", []]  # as the form sends
     studio = Studio.open(small_settings(tmp_path))
     request = gr.Request(username="alice")
     inputs, progress_index, _, _ = special_args(h.bind(h.generate, studio), sent, request=request)
-    assert inputs[9] is request and isinstance(inputs[10], gr.Progress) and progress_index == 10
+    assert inputs[10] is request and isinstance(inputs[11], gr.Progress) and progress_index == 11
+    inputs, _, event_index, _ = special_args(h.bind(h.subject_click, studio),
+                                             ["photo.png", [], "add", 5], request=request,
+                                             event_data=clicked([3, 4]))  # fmt: skip
+    assert isinstance(inputs[4], gr.SelectData) and inputs[5] is request and event_index == 4
     inputs, _, event_index, _ = special_args(h.bind(h.open_past, studio), [[]], request=request,
                                              event_data=clicked(0))  # fmt: skip
     assert isinstance(inputs[1], gr.SelectData) and inputs[2] is request and event_index == 1
@@ -255,3 +265,99 @@ def test_bound_handlers_still_get_the_request_and_progress_from_gradio(tmp_path)
 def test_report_link_is_the_web_servers_file_route(tmp_path):
     report = tmp_path / "a b" / "report.html"
     assert h.file_url(report) == f"/gradio_api/file={str(report).replace(' ', '%20')}"
+
+
+# --- the Subject view ---------------------------------------------------------------------------
+
+SUIT = {"mode": "remove", "points": [[0.3, 0.75]], "radius": 0.08}
+
+
+def pixels(path: str) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB")).astype(int)
+
+
+def test_a_click_on_the_subject_removes_a_round_area_and_undo_takes_it_back(tmp_path, samples):
+    studio = Studio.open(small_settings(tmp_path))
+    portrait = str(samples["portrait"])
+    plain, edits, note = h.subject_new_photo(studio, portrait)
+    assert edits == [] and note == "Subject: the person matte (1 face found)."
+    assert pixels(plain).shape == (512, 512, 3)  # the 512 px preview of the portrait
+
+    # The browser reports the clicked pixel of the overlay; the correction is in 0..1.
+    shown, edits, note = h.subject_click(studio, portrait, edits, "remove", 8, clicked([153, 383]))
+    assert note.endswith("1 correction.")
+    ((x, y),) = edits[0]["points"]
+    assert edits[0]["mode"] == "remove" and edits[0]["radius"] == 0.08
+    assert abs(x - 0.3) < 0.002 and abs(y - 0.75) < 0.002
+    before, after = pixels(plain), pixels(shown)
+    changed = np.abs(after - before).sum(axis=2) > 30
+    ys, xs = np.nonzero(changed)
+    assert changed.sum() > 1000  # the dab is drawn as background now
+    far = np.hypot(xs - 153.5, ys - 383.5) > 1.3 * 0.08 * 512
+    assert far.sum() <= 10  # and nowhere else, but for a few specks of lossy compression
+
+    # A second click, then Undo: the first correction's picture again, byte for byte.
+    _, two, note = h.subject_click(studio, portrait, edits, "add", 5, clicked([400, 40]))
+    assert [e["mode"] for e in two] == ["remove", "add"] and note.endswith("2 corrections.")
+    undone = h.subject_undo(two)
+    assert undone == edits and h.subject_view(studio, portrait, undone)[0] == shown
+    assert h.subject_view(studio, portrait, h.subject_reset())[0] == plain
+
+
+def test_the_overlay_is_served_from_gradios_folder_to_its_own_login_only(made, samples):
+    studio, _ = made
+    shown, _, _ = h.subject_view(studio, str(samples["product"]), [SUIT], ALICE)
+    assert Path(shown).is_relative_to(Path(get_upload_folder()).resolve())
+    # Gradio serves the file as is (its name is the keyed hash Gradio gives its own copies),
+    # and the web guard lets only the logins it was handed to read it.
+    assert studio.runner.history.granted(Path(shown).parent.name) == {ownership.owner_id("alice")}
+
+
+def test_a_new_photo_that_is_not_one_is_named_in_the_note_without_a_popup(tmp_path):
+    studio = Studio.open(small_settings(tmp_path))
+    bogus = tmp_path / "notes.png"
+    bogus.write_bytes(b"this is not a picture at all")
+    shown, edits, note = h.subject_new_photo(studio, str(bogus))
+    assert shown is None and edits == [] and "not a photo" in note
+    assert h.subject_new_photo(studio, None)[2].startswith("Upload a photo")
+
+
+def test_the_subject_view_refuses_impossible_corrections_and_clicks_in_one_sentence(
+    tmp_path, samples
+):
+    studio = Studio.open(small_settings(tmp_path))
+    portrait = str(samples["portrait"])
+    assert "must be a list of strokes" in refusal(h.subject_view, studio, portrait, "all")
+    assert refusal(h.subject_view, studio, None, []).startswith("Upload a photo first")
+    message = refusal(h.subject_click, studio, portrait, [], "add", 5, clicked("nowhere"))
+    assert message == "Click a point on the picture."
+    too_many = [SUIT] * 200
+    assert "At most 200" in refusal(h.subject_click, studio, portrait, too_many, "add", 5,
+                                    clicked([10, 10]))  # fmt: skip
+
+
+def test_generate_carries_the_corrections_and_a_history_rerun_reproduces_them(tmp_path, samples):
+    studio = Studio.open(small_settings(tmp_path, score=False))
+    *_, last = h.generate(studio, str(samples["portrait"]), "portrait/gentle-breath",
+                          subject_edits=[SUIT], **FORM)  # fmt: skip
+    first = Path(next(p for p in last[4] if p and "-v1-" in p))
+    manifest = studio.runner.history.manifest(first)
+    assert manifest["job"]["subject_edits"] == [SUIT]
+
+    # The job History recorded, run again on the same photo (History names an upload by its
+    # hash, never by its path): the same corrections, the same first take.
+    assert manifest["job"]["image"] == f"upload:{manifest['input']['sha256'][:16]}"
+    job = replace(Job.from_dict(manifest["job"]), image=str(samples["portrait"]))
+    prepared = prepare_job(job, studio.settings, studio.library)
+    assert prepared.photo.sha256 == manifest["input"]["sha256"]
+    assert [e.to_dict() for e in prepared.edits] == [SUIT]
+    *_, again = run_job(prepared, tmp_path / "rerun", studio.settings)
+    redo = next(c.path for c in again.clips if c.index == 0)
+
+    def first_frame(path: Path) -> np.ndarray:
+        reader = imageio_ffmpeg.read_frames(str(path))
+        meta = next(reader)
+        return np.frombuffer(next(reader), np.uint8).reshape(meta["size"][1], meta["size"][0], 3)
+
+    assert np.abs(first_frame(redo).astype(int) - first_frame(first)).max() <= 2
