@@ -15,7 +15,16 @@ CAMERA_MOVES = (
     "handheld",
     "locked-off",
 )
-AMBIENT_KINDS = ("wind", "light-sweep", "breathing", "clouds", "fog", "shimmer")
+AMBIENT_KINDS = (
+    "wind",
+    "light-sweep",
+    "breathing",
+    "blink",
+    "head-turn",
+    "clouds",
+    "fog",
+    "shimmer",
+)
 EASINGS = ("linear", "ease-in-out", "ease-out", "ease-in", "smooth")
 
 

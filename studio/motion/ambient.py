@@ -1,8 +1,9 @@
-"""Ambient motion layered on the camera: wind, light sweep, breathing, clouds, fog, shimmer.
+"""Ambient motion layered on the camera: wind, light sweep, clouds, fog, shimmer.
 
 Every effect is temporally continuous: displacement fields are fixed spatial patterns
 whose phase advances with time (sin(phi + wt) = sin(phi)cos(wt) + cos(phi)sin(wt), so a
-frame costs two weighted adds), and fog is noise that drifts by sub-pixel steps.
+frame costs two weighted adds), and fog is noise that drifts by sub-pixel steps. A
+portrait's own motions (breathing, blinks, a head turn) live in studio.motion.life.
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ from studio.plan import AMBIENT_KINDS, Ambient
 WIND_AMP = 0.004
 SHIMMER_AMP = 0.003
 CLOUD_SPEED = 0.012  # per second
-BREATH_AMP = 0.009
-BREATH_PERIOD = 3.6  # seconds
 
 
 def check_kinds(ambient: tuple[Ambient, ...]) -> None:
@@ -50,13 +49,6 @@ def displacement_margin(ambient: tuple[Ambient, ...], unit: float, duration: flo
     clouds = s.get("clouds", 0.0)
     margin += clouds * (CLOUD_SPEED * unit * duration + 1.5 * WIND_AMP * unit)
     return margin
-
-
-def breathing_scale(ambient: tuple[Ambient, ...], frames: int, fps: float) -> np.ndarray:
-    """Per-frame subject scale (>= 1): a slow in-out breath starting from rest."""
-    s = strengths(ambient).get("breathing", 0.0)
-    t = np.arange(max(frames, 1), dtype=np.float64) / max(fps, 1e-3)
-    return 1.0 + BREATH_AMP * s * (0.5 - 0.5 * np.cos(2.0 * math.pi * t / BREATH_PERIOD))
 
 
 class _Wave:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
-from studio.motion.ambient import AmbientRig, breathing_scale, check_kinds, displacement_margin
+from studio.motion.ambient import AmbientRig, check_kinds, displacement_margin
 from studio.motion.camera import CameraPath, camera_path
 from studio.motion.life import LifeRig
 from studio.motion.scene import Scene
@@ -80,7 +80,6 @@ class PlanRig:
             fd = scene.depth_fg[a] if a.any() else scene.depth_fg
             w_ranges.append((float(fd.min()) - self.d_ref, float(fd.max()) - self.d_ref))
         margin = displacement_margin(plan.ambient, unit, F / max(plan.fps, 1e-3))
-        self.breath = breathing_scale(plan.ambient, F, plan.fps)
 
         path_rng_state = rng.bit_generator.state
         focus_offset = (0.0, 0.0)
@@ -88,16 +87,6 @@ class PlanRig:
             # Pushes zoom about the focus point's screen position, which depends on the fit.
             rng.bit_generator.state = path_rng_state
             path = camera_path(cam, F, plan.fps, W, H, rng, focus_offset)
-            if not layered:
-                path = CameraPath(
-                    path.zoom * self.breath,
-                    path.dolly,
-                    path.cx,
-                    path.cy,
-                    path.px,
-                    path.py,
-                    path.roll,
-                )
             xlo, xhi, ylo, yhi = _excursion(path, self.x, self.y, w_ranges, margin)
             xlo -= margin
             xhi += margin
@@ -134,9 +123,6 @@ class PlanRig:
             self.fmx = np.empty((y1r - y0r, x1r - x0r), np.float32)
             self.fmy = np.empty_like(self.fmx)
             self.life = LifeRig(scene, plan)
-            scx, scy = scene.subject_center
-            self.breath_cx = (scx - self.X0) / sc - path.cx[mid]
-            self.breath_cy = (scy - self.Y0) / sc - path.cy[mid]
 
         mean_top = scene.image[: max(1, scene.image.shape[0] // 3)].reshape(-1, 3).mean(axis=0)
         fog_colour = np.clip(0.45 * mean_top + 0.55 * np.array([222, 226, 232]), 0, 255)
@@ -171,7 +157,7 @@ class PlanRig:
                 xs.append(((sx - self.X0) / self.sc - p.cx + w * p.px) * scale)
             for sy in (by0 - 2, by1 + 2):
                 ys.append(((sy - self.Y0) / self.sc - p.cy + w * p.py) * scale)
-        grow = float(self.breath.max() - 1.0) * max(self.W, self.H) + 4.0
+        grow = 4.0
         grow += float(np.abs(p.roll).max()) * max(self.W, self.H)
         x0 = int(math.floor(min(a.min() for a in xs) + self.W / 2 - grow))
         x1 = int(math.ceil(max(a.max() for a in xs) + self.W / 2 + grow))
@@ -221,11 +207,7 @@ class PlanRig:
         alpha = None
         if self.roi is not None:
             x0, y0, x1, y1 = self.roi
-            b = self.breath[i]
-            # Breathing scales the subject about its own centre, not the frame's.
-            xr = self.x[x0:x1] / b + self.breath_cx * (1.0 - 1.0 / b)
-            yr = self.y[y0:y1] / b + self.breath_cy * (1.0 - 1.0 / b)
-            self._maps(i, xr, yr, self.w_fg, self.fmx, self.fmy)
+            self._maps(i, self.x[x0:x1], self.y[y0:y1], self.w_fg, self.fmx, self.fmy)
             if self.life.displaces:
                 self.life.displace(i, self.fmx, self.fmy)
             # Colour and matte move together in one 4-channel remap (8 bits of matte are
