@@ -126,7 +126,7 @@ def overlay(rgb: np.ndarray, beliefs: Beliefs, edits=()) -> np.ndarray:
 def describe(beliefs: Beliefs, edits=()) -> str:
     """One line for the Subject view: where the matte came from, faces, corrections."""
     n = len(beliefs.faces)
-    faces = f"{n} face{'s' if n != 1 else ''} found"
+    faces = "no face found" if n == 0 else f"{n} face{'s' if n != 1 else ''} found"
     kind = beliefs.source.removesuffix("+edits")
     if not beliefs.subject_layer:
         text = f"No subject layer ({faces}): the engine moves the whole photo as one."

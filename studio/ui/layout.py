@@ -50,12 +50,19 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
                             elem_id="photo",
                         )
                         photo.max_bytes = settings.max_upload_mb * 1024 * 1024
+                        if examples:
+                            gr.Examples(
+                                examples=[[str(p)] for p in examples],
+                                inputs=[photo],
+                                label="Sample photos",
+                            )
                         # What the engine takes as the subject (it moves over the background),
                         # and the user's corrections to it, which go into the job.
                         with gr.Accordion("Subject: what moves in front", open=False,
                                           elem_id="subject-panel"):  # fmt: skip
                             subject_image = gr.Image(
                                 label="The subject as the engine sees it: click to correct",
+                                show_label=False,  # a label box would cover the picture's corner
                                 type="filepath",
                                 interactive=False,
                                 buttons=[],
@@ -65,6 +72,11 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
                             subject_note = gr.Markdown(
                                 "Upload a photo to see what the engine takes as its subject.",
                                 elem_id="subject-note",
+                            )
+                            gr.Markdown(
+                                "Tinted and outlined: what moves in front of the background. "
+                                "Click the picture to add or remove a round area.",
+                                elem_classes=["subject-help"],
                             )
                             with gr.Row():
                                 subject_mode = gr.Radio(
@@ -84,12 +96,6 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
                                 )
                             # The corrections as plain data: an input of /generate and /subject.
                             subject_edits = gr.JSON([], visible="hidden", elem_id="subject-edits")
-                        if examples:
-                            gr.Examples(
-                                examples=[[str(p)] for p in examples],
-                                inputs=[photo],
-                                label="Sample photos",
-                            )
                         preset = ChoiceDropdown(
                             choices=h.preset_choices(library),
                             value=default_preset,
