@@ -20,6 +20,7 @@ from studio.motion.ambient import strengths
 from studio.motion.filters import push_pull_fill
 from studio.motion.scene import Scene
 from studio.plan import VariantPlan
+from studio.vision import MESH_NOSE_TIP, MESH_NUM_POINTS
 
 # MediaPipe face-mesh indices. Each eye: outer corner, inner corner, upper lid (outer to
 # inner), lower lid (outer to inner), lower edge of the eyebrow above it.
@@ -31,8 +32,6 @@ EYES = (
 )  # fmt: skip
 FOREHEAD_TOP, CHIN = 10, 152
 CHEEKS = (234, 454)  # the face outline at the ears
-NOSE_TIP = 1
-MESH_POINTS = 468
 
 # Seeds: np.random.default_rng([plan.seed, constant]) for each motion, so adding one motion
 # to a preset does not move the others.
@@ -163,7 +162,7 @@ class LifeRig:
         meshes = [
             np.asarray(m, np.float64)
             for m in scene.landmarks
-            if m is not None and np.shape(m) == (MESH_POINTS, 3) and np.isfinite(m).all()
+            if m is not None and np.shape(m) == (MESH_NUM_POINTS, 3) and np.isfinite(m).all()
         ]
         self.closure = np.zeros(frames)
         self.yaw = np.zeros(frames)
@@ -384,7 +383,7 @@ def _head_relief(m, fw, fh, x0, y0, step, shape, gx, gy):
     gh, gw = shape
     # The pivot sits behind the cheeks, along the face's forward direction.
     mid = 0.5 * (m[CHEEKS[0]] + m[CHEEKS[1]])
-    forward = m[NOSE_TIP] - mid
+    forward = m[MESH_NOSE_TIP] - mid
     forward /= max(float(np.linalg.norm(forward)), 1e-6)
     pivot_z = mid[2] - HEAD_PIVOT_BACK * fw * forward[2]
     relief = np.maximum(pivot_z - m[:, 2], 0.0)
