@@ -76,7 +76,9 @@ def beliefs_from_scene(scene: Scene, size: tuple[int, int]) -> Beliefs:
                    scene.has_subject, faces, landmarks)  # fmt: skip
 
 
-def photo_beliefs(rgb: np.ndarray, settings: Settings, edits=()) -> Beliefs:
+def photo_beliefs(
+    rgb: np.ndarray, settings: Settings, edits: tuple[SubjectEdit, ...] = ()
+) -> Beliefs:
     """What the engine believes about a photo: its own prepare() with a plan at the photo's
     size, the depth source the studio is set to, and the user's corrections."""
     h, w = rgb.shape[:2]
@@ -84,16 +86,19 @@ def photo_beliefs(rgb: np.ndarray, settings: Settings, edits=()) -> Beliefs:
     return beliefs_from_scene(scene, (w, h))
 
 
-def preview_beliefs(rgb: np.ndarray, edits=(), vision=...) -> Beliefs:
+def preview_beliefs(
+    rgb: np.ndarray, edits: tuple[SubjectEdit, ...] = (), vision: Any = ...
+) -> Beliefs:
     """The engine's subject for a small copy of a photo, quickly: the working image is the
-    copy itself, and depth (which the matte does not depend on) is the cheap heuristic."""
+    copy itself, and depth (which the matte does not depend on) is the cheap heuristic.
+    vision as for build_scene: the bundled people and face models by default."""
     h, w = rgb.shape[:2]
     plan = _plan(w / OVERSAMPLE, h / OVERSAMPLE)
     scene = build_scene(rgb, [plan], HeuristicDepth(), vision=vision, edits=tuple(edits))
     return beliefs_from_scene(scene, (w, h))
 
 
-def overlay(rgb: np.ndarray, beliefs: Beliefs, edits=()) -> np.ndarray:
+def overlay(rgb: np.ndarray, beliefs: Beliefs, edits: tuple[SubjectEdit, ...] = ()) -> np.ndarray:
     """The photo as the engine sees it: background dimmed, the subject tinted and outlined,
     faces boxed with their keypoints and mesh, and the user's corrections circled."""
     h, w = rgb.shape[:2]
@@ -123,7 +128,7 @@ def overlay(rgb: np.ndarray, beliefs: Beliefs, edits=()) -> np.ndarray:
     return out
 
 
-def describe(beliefs: Beliefs, edits=()) -> str:
+def describe(beliefs: Beliefs, edits: tuple[SubjectEdit, ...] = ()) -> str:
     """One line for the Subject view: where the matte came from, faces, corrections."""
     n = len(beliefs.faces)
     faces = "no face found" if n == 0 else f"{n} face{'s' if n != 1 else ''} found"
@@ -139,7 +144,9 @@ def describe(beliefs: Beliefs, edits=()) -> str:
     return text
 
 
-def faces_record(beliefs: Beliefs, size: tuple[int, int], edits=()) -> dict[str, Any]:
+def faces_record(
+    beliefs: Beliefs, size: tuple[int, int], edits: tuple[SubjectEdit, ...] = ()
+) -> dict[str, Any]:
     """faces.json: each face's box, score, six keypoints and 468 landmarks in photo pixels,
     plus where the matte came from."""
 
