@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-FAMILIES = ("svd", "ltx", "cogvideox", "wan")
+# One tiny pipeline per kind of checkpoint in the catalog (two for Wan 2.2's layouts).
+KINDS = ("svd", "ltx", "cogvideox", "wan", "wan2.2-ti2v", "wan2.2-a14b", "skyreels")
+# The tiny pipeline standing in for each catalog entry: same pipeline class and layout.
+FOR_CHECKPOINT = {
+    "svd-xt": "svd",
+    "ltx-video": "ltx",
+    "cogvideox-5b-i2v": "cogvideox",
+    "wan2.1-i2v-480p": "wan",
+    "wan2.2-ti2v-5b": "wan2.2-ti2v",
+    "skyreels-v2-i2v-1.3b": "skyreels",
+}
 
 
 def _t5(d_model: int = 32):
@@ -115,11 +125,12 @@ def build_svd():
 
 
 def build_ltx():
+    """LTX-Video 0.9.5's layout: the components of 0.9.0, driven by LTXConditionPipeline."""
     import torch
     from diffusers import (
         AutoencoderKLLTXVideo,
         FlowMatchEulerDiscreteScheduler,
-        LTXImageToVideoPipeline,
+        LTXConditionPipeline,
         LTXVideoTransformer3DModel,
     )
 
@@ -155,7 +166,7 @@ def build_ltx():
         decoder_causal=False,
     )
     text_encoder, tokenizer = _t5()
-    return LTXImageToVideoPipeline(
+    return LTXConditionPipeline(
         transformer=transformer,
         vae=vae,
         scheduler=FlowMatchEulerDiscreteScheduler(),
@@ -269,27 +280,149 @@ def build_wan():
     )
 
 
-BUILDERS = {"svd": build_svd, "ltx": build_ltx, "cogvideox": build_cogvideox, "wan": build_wan}
+def _wan_transformer(in_channels: int, out_channels: int, image_dim: int | None, cls=None):
+    import torch
+    from diffusers import WanTransformer3DModel
+
+    torch.manual_seed(0)
+    return (cls or WanTransformer3DModel)(
+        patch_size=(1, 2, 2),
+        num_attention_heads=2,
+        attention_head_dim=12,
+        in_channels=in_channels,
+        out_channels=out_channels,
+        text_dim=32,
+        freq_dim=256,
+        ffn_dim=32,
+        num_layers=2,
+        cross_attn_norm=True,
+        qk_norm="rms_norm_across_heads",
+        rope_max_seq_len=32,
+        image_dim=image_dim,
+    )
 
 
-def save_tiny(family: str, folder: str | Path) -> Path:
-    """Build the tiny pipeline of one family and save it as a diffusers folder."""
+def _flow_unipc(shift: float):
+    from diffusers import UniPCMultistepScheduler
+
+    return UniPCMultistepScheduler(
+        prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=shift
+    )
+
+
+def build_wan22_ti2v():
+    """Wan 2.2 TI2V-5B's layout: the 48-channel patchified VAE (16x spatial), timestep per
+    latent frame, no CLIP image encoder."""
+    import torch
+    from diffusers import AutoencoderKLWan, WanImageToVideoPipeline
+
+    torch.manual_seed(0)
+    vae = AutoencoderKLWan(
+        base_dim=3,
+        z_dim=48,
+        in_channels=12,
+        out_channels=12,
+        is_residual=True,
+        patch_size=2,
+        latents_mean=[0.0] * 48,
+        latents_std=[1.0] * 48,
+        dim_mult=[1, 1, 1, 1],
+        num_res_blocks=1,
+        scale_factor_spatial=16,
+        scale_factor_temporal=4,
+        temperal_downsample=[False, True, True],
+    )
+    text_encoder, tokenizer = _t5()
+    return WanImageToVideoPipeline(
+        transformer=_wan_transformer(48, 48, None),
+        vae=vae,
+        scheduler=_flow_unipc(5.0),
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        expand_timesteps=True,
+    )
+
+
+def build_wan22_a14b():
+    """Wan 2.2 I2V-A14B's layout: two transformers (high- and low-noise experts) switched at
+    boundary_ratio, no CLIP image encoder."""
+    import torch
+    from diffusers import AutoencoderKLWan, WanImageToVideoPipeline
+
+    torch.manual_seed(0)
+    vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                           temperal_downsample=[False, True, True])  # fmt: skip
+    text_encoder, tokenizer = _t5()
+    return WanImageToVideoPipeline(
+        transformer=_wan_transformer(36, 16, None),
+        transformer_2=_wan_transformer(36, 16, None),
+        vae=vae,
+        scheduler=_flow_unipc(5.0),
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        boundary_ratio=0.875,
+    )
+
+
+def build_skyreels():
+    """SkyReels-V2 I2V: a Wan-style transformer with the CLIP image encoder, UniPC flow scheduler."""
+    import torch
+    from diffusers import (
+        AutoencoderKLWan,
+        SkyReelsV2ImageToVideoPipeline,
+        SkyReelsV2Transformer3DModel,
+    )
+    from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    torch.manual_seed(0)
+    vae = AutoencoderKLWan(base_dim=3, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1,
+                           temperal_downsample=[False, True, True])  # fmt: skip
+    image_encoder = CLIPVisionModelWithProjection(
+        CLIPVisionConfig(hidden_size=4, projection_dim=4, num_hidden_layers=2,
+                         num_attention_heads=2, image_size=32, intermediate_size=16, patch_size=1)
+    )  # fmt: skip
+    text_encoder, tokenizer = _t5()
+    return SkyReelsV2ImageToVideoPipeline(
+        transformer=_wan_transformer(36, 16, 4, cls=SkyReelsV2Transformer3DModel),
+        vae=vae,
+        # 8.0 is the text-to-video shift; the catalog sets image-to-video's 5.0 at load.
+        scheduler=_flow_unipc(8.0),
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        image_encoder=image_encoder,
+        image_processor=CLIPImageProcessor(crop_size=32, size=32),
+    )
+
+
+BUILDERS = {
+    "svd": build_svd,
+    "ltx": build_ltx,
+    "cogvideox": build_cogvideox,
+    "wan": build_wan,
+    "wan2.2-ti2v": build_wan22_ti2v,
+    "wan2.2-a14b": build_wan22_a14b,
+    "skyreels": build_skyreels,
+}
+
+
+def save_tiny(kind: str, folder: str | Path, variant: str | None = None) -> Path:
+    """Build the tiny pipeline of one kind and save it as a diffusers folder."""
     folder = Path(folder)
-    BUILDERS[family]().save_pretrained(folder)
+    BUILDERS[kind]().save_pretrained(folder, variant=variant)
     return folder
 
 
 _FOLDERS: dict[str, Path] = {}
 
 
-def tiny_folder(family: str) -> Path:
-    """The saved tiny pipeline of a family, built once per test session."""
-    if family not in _FOLDERS:
+def tiny_folder(kind: str) -> Path:
+    """The saved tiny pipeline of a kind (a family, or one of Wan 2.2's layouts), built once per session."""
+    if kind not in _FOLDERS:
         import tempfile
 
-        base = Path(tempfile.mkdtemp(prefix=f"tiny-{family}-"))
-        _FOLDERS[family] = save_tiny(family, base / family)
-    return _FOLDERS[family]
+        base = Path(tempfile.mkdtemp(prefix=f"tiny-{kind}-"))
+        _FOLDERS[kind] = save_tiny(kind, base / kind)
+    return _FOLDERS[kind]
 
 
 def save_tiny_depth_anything(folder: str | Path) -> Path:

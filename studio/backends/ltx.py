@@ -1,4 +1,8 @@
-"""LTX-Video: photo + preset prompt -> clip; fast, sizes a multiple of 32, frames 8k+1."""
+"""LTX-Video: photo + preset prompt -> clip; fast, sizes a multiple of 32, frames 8k+1.
+
+Two diffusers pipelines drive it: LTXConditionPipeline (0.9.5 and later, where the photo is one
+condition on frame 0) and LTXImageToVideoPipeline (0.9.0/0.9.1, one photo per prompt).
+"""
 
 from __future__ import annotations
 
@@ -14,9 +18,11 @@ class LTXBackend(DiffusionBackend):
         self, loaded: Loaded, image: Any, plans: list[VariantPlan], shot: Shot
     ) -> dict[str, Any]:
         opts = self.checkpoint.options
+        # LTXConditionPipeline reads a list of images as several keyframe conditions, so the
+        # batch shares one; LTXImageToVideoPipeline encodes image[i] for prompt i.
+        condition = self.checkpoint.pipeline == "LTXConditionPipeline"
         return {
-            # The pipeline encodes image[i] for prompt i: one copy per variant.
-            "image": [image] * len(plans),
+            "image": image if condition else [image] * len(plans),
             "prompt": [p.prompt for p in plans],
             "negative_prompt": [p.negative_prompt for p in plans],
             "height": shot.height,

@@ -32,10 +32,17 @@ class SVDBackend(DiffusionBackend):
             ),
             "min_guidance_scale": 1.0,
             "max_guidance_scale": shot.guidance,
-            "decode_chunk_size": int(
-                plans[0].params.get("decode_chunk_size") or ckpt.options.get("decode_chunk_size", 8)
-            ),  # fmt: skip
+            "decode_chunk_size": self.decode_chunk_size(loaded, plans[0]),
         }
+
+    def decode_chunk_size(self, loaded: Loaded, plan: VariantPlan) -> int:
+        """Frames the VAE decodes at once: the plan's, else the low-VRAM recipe's while weights are
+        offloaded (fewer frames, less memory, slight flicker), else the catalog's."""
+        ckpt = self.checkpoint
+        low = ckpt.low_vram.decode_chunk_size if loaded.options.offload != "none" else None
+        return int(
+            plan.params.get("decode_chunk_size") or low or ckpt.options.get("decode_chunk_size", 8)
+        )
 
     def _batch_size(self, loaded: Loaded, shot: Shot, n: int, params: dict[str, Any]) -> int:
         # Variants with different motion amounts cannot share a call; the plans of one job

@@ -3,6 +3,7 @@
 catalog.py   presets/models.yaml -> Checkpoint dataclasses
 options.py   how a checkpoint loads (device, dtype, offload, step cache) and the choices
 device.py    which device a model runs on
+placement.py memory mode, VAE tiling/slicing, low-VRAM recipe and step cache of a loaded pipeline
 hub.py       what to fetch from the Hugging Face hub, fetching it, and why it failed
 cache.py     loaded models under a memory budget (LRU), one load per key at a time
 helpers.py   the small learned models features use (depth, faces...)
@@ -13,11 +14,13 @@ text.py      what the studio and the CLI say about a model
 from studio.errors import CatalogError, ModelUnavailable, OutOfMemory
 from studio.models.cache import GIB, free_device_memory, is_oom
 from studio.models.catalog import (
+    CACHE_FORMATS,
     CATALOG_PATH,
     FAMILIES,
     Checkpoint,
     FrameRule,
     Licence,
+    LowVram,
     load_catalog,
 )
 from studio.models.device import default_device, resolve_device
@@ -44,6 +47,7 @@ from studio.models.text import (
 )
 
 __all__ = [
+    "CACHE_FORMATS",
     "CACHE_MODES",
     "CATALOG_PATH",
     "DTYPES",
@@ -57,6 +61,7 @@ __all__ = [
     "HelperModel",
     "LESS_VRAM",
     "Licence",
+    "LowVram",
     "LoadOptions",
     "Loaded",
     "ModelManager",

@@ -11,11 +11,13 @@ import yaml
 
 from studio.errors import CatalogError
 from studio.fields import FieldReader
-from studio.models.options import OFFLOAD_MODES
+from studio.models.options import DTYPES, OFFLOAD_MODES
 
 CATALOG_PATH = Path(__file__).resolve().parents[2] / "presets" / "models.yaml"
 # The pipeline families the studio can render: family "svd" is rendered by studio/backends/svd.py.
 FAMILIES = ("svd", "ltx", "cogvideox", "wan", "skyreels")
+# How a transformer lays out the video it returns, as diffusers' FasterCacheConfig names it.
+CACHE_FORMATS = ("BCFHW", "BFCHW", "BCHW")
 
 
 @dataclass(frozen=True)
@@ -23,6 +25,14 @@ class Licence:
     name: str
     commercial: str  # one-line summary for creators, not legal advice
     url: str  # the model card
+
+
+@dataclass(frozen=True)
+class LowVram:
+    """What a checkpoint also does whenever a memory mode other than "none" is chosen."""
+
+    forward_chunking: bool = False  # chunk the feed-forward layers of components that can
+    decode_chunk_size: int | None = None  # frames the VAE decodes at once
 
 
 @dataclass(frozen=True)
@@ -65,11 +75,17 @@ class Checkpoint:
     steps: int
     guidance: float
     offload: str = "model"  # default memory mode on CUDA
-    variant: str | None = None
+    variant: str | None = None  # weight files named *.<variant>.safetensors (e.g. fp16)
+    # Components held at a fixed precision ("vae": "fp32"); the rest load in the compute dtype.
+    dtypes: dict[str, str] = field(default_factory=dict)
+    cache_format: str | None = None  # FasterCache tensor_format; None: FasterCache is refused
+    low_vram: LowVram = field(default_factory=LowVram)
+    scheduler: dict[str, Any] = field(default_factory=dict)  # scheduler config overrides
     fixed_size: bool = False
     strength: dict[str, tuple[float, float]] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
-    source: str = ""
+    sources: tuple[str, ...] = ()  # where the facts in this entry come from
+    source: str = ""  # the catalog file and entry this was read from
 
     def render_size(self, width: int, height: int) -> tuple[int, int]:
         """The size the model renders at for a requested output size.
@@ -111,6 +127,30 @@ def _parse_checkpoint(raw: Any, where: str) -> Checkpoint:
     offload = f.get("offload", str, "model")
     if offload not in OFFLOAD_MODES:
         raise f.fail("offload", f"must be one of {', '.join(OFFLOAD_MODES)}, got '{offload}'.")
+    cache_format = f.get("cache_format", (str, type(None)), None)
+    if cache_format is not None and cache_format not in CACHE_FORMATS:
+        raise f.fail(
+            "cache_format", f"must be one of {', '.join(CACHE_FORMATS)}, got '{cache_format}'."
+        )
+    dtypes = {}
+    for component, dtype in f.get("dtypes", dict, {}).items():
+        if dtype not in DTYPES:
+            raise f.fail(
+                f"dtypes.{component}", f"must be one of {', '.join(DTYPES)}, got {dtype!r}."
+            )
+        dtypes[str(component)] = dtype
+    sources = f.get("sources", list)
+    if not sources or not all(isinstance(u, str) and u.startswith("https://") for u in sources):
+        raise f.fail("sources", f"must be a list of https:// addresses, got {sources!r}.")
+    low = _Entry(f.get("low_vram", dict, {}), f"{f.where} low_vram")
+    unknown = set(low.data) - {"forward_chunking", "decode_chunk_size"}
+    if unknown:
+        raise low.fail(
+            sorted(unknown)[0], "is not a low_vram setting (forward_chunking, decode_chunk_size)."
+        )
+    scheduler = f.get("scheduler", dict, {})
+    if not all(isinstance(v, (int, float, str, bool)) for v in scheduler.values()):
+        raise f.fail("scheduler", f"must map config names to plain values, got {scheduler!r}.")
     lic = _Entry(f.get("licence", dict), f"{f.where} licence")
     fr = _Entry(f.get("frames", dict), f"{f.where} frames")
     rule = FrameRule(
@@ -146,9 +186,17 @@ def _parse_checkpoint(raw: Any, where: str) -> Checkpoint:
         guidance=f.get("guidance", float),
         offload=offload,
         variant=f.get("variant", (str, type(None)), None),
+        dtypes=dtypes,
+        cache_format=cache_format,
+        low_vram=LowVram(
+            forward_chunking=low.get("forward_chunking", bool, False),
+            decode_chunk_size=low.positive_int("decode_chunk_size", None),
+        ),
+        scheduler=dict(scheduler),
         fixed_size=f.get("fixed_size", bool, False),
         strength=strength,
         options=dict(f.get("options", dict, {})),
+        sources=tuple(sources),
         source=where,
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from typing import Any
 
 
 def default_device() -> str:
@@ -25,3 +26,14 @@ def resolve_device(requested: str | None = None) -> str:
     its model really loads on.
     """
     return str(requested or default_device())
+
+
+def torch_device(name: str) -> Any:
+    """The torch.device that models for the device name are placed on.
+
+    The one place a device name becomes a torch device, so the CPU tests can stand a CUDA
+    name on the CPU and run the real placement code (offload hooks, VAE features) there.
+    """
+    import torch
+
+    return torch.device(name)

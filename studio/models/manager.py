@@ -20,7 +20,8 @@ from studio.models.cache import GIB, ModelCache, free_device_memory, is_oom
 from studio.models.catalog import Checkpoint, load_catalog
 from studio.models.helpers import HelperModel, LoadedHelper, build_helper, helper_bytes
 from studio.models.hub import Hub, have_packages, require_model_packages
-from studio.models.options import LoadOptions, resolve_options
+from studio.models.options import LoadOptions, dtype_argument, resolve_options
+from studio.models.placement import place
 from studio.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,31 @@ def pipeline_bytes(pipe: Any) -> int:
             for t in (*component.parameters(), *component.buffers()):
                 total += t.numel() * t.element_size()
     return total
+
+
+def configure_scheduler(pipe: Any, ckpt: Checkpoint) -> None:
+    """Apply the catalog's scheduler settings to a fresh pipeline, as the docs do for SkyReels-V2:
+    UniPCMultistepScheduler.from_config(pipe.scheduler.config, flow_shift=5.0)."""
+    if not ckpt.scheduler:
+        return
+    import diffusers
+
+    settings = dict(ckpt.scheduler)
+    name = settings.pop("class", None)
+    cls = type(pipe.scheduler) if name is None else getattr(diffusers, name, None)
+    if cls is None:
+        raise ModelUnavailable(
+            f"This diffusers ({diffusers.__version__}) has no {name}; upgrade diffusers to run {ckpt.name}."
+        )
+    scheduler = cls.from_config(pipe.scheduler.config, **settings)
+    # from_config drops settings the class does not have (with a log line): say so instead.
+    missing = [key for key, value in settings.items() if scheduler.config.get(key) != value]
+    if missing:
+        raise ModelUnavailable(
+            f"{ckpt.name}'s scheduler ({cls.__name__}) has no setting '{missing[0]}'; "
+            "the model folder does not match its catalog entry."
+        )
+    pipe.scheduler = scheduler
 
 
 def default_budget(device: str) -> int:
@@ -185,14 +211,14 @@ class ModelManager:
 
     def _load(self, ckpt: Checkpoint, options: LoadOptions, folder: Path, key: tuple) -> Loaded:
         import diffusers
-        import torch
 
         cls = getattr(diffusers, ckpt.pipeline, None)
         if cls is None:
             raise ModelUnavailable(
                 f"This diffusers ({diffusers.__version__}) has no {ckpt.pipeline}; upgrade diffusers to run {ckpt.name}."
             )
-        kwargs: dict[str, Any] = {"dtype": getattr(torch, options.dtype)}
+        kwargs: dict[str, Any] = {"dtype": dtype_argument(ckpt, options.dtype)}
+        # A local folder saved without the variant still loads (its plain files are used).
         if ckpt.variant and any(folder.rglob(f"*.{ckpt.variant}*.safetensors")):
             kwargs["variant"] = ckpt.variant
         started = time.perf_counter()
@@ -210,7 +236,8 @@ class ModelManager:
                 f"{str(exc).splitlines()[0][:160] if str(exc) else ''}); the download may be incomplete."
             ) from None
         self.loads += 1
-        notes = self._place(pipe, ckpt, options)
+        configure_scheduler(pipe, ckpt)
+        notes = place(pipe, ckpt, options)
         pipe.set_progress_bar_config(disable=True)
         nbytes = pipeline_bytes(pipe)
         load_s = time.perf_counter() - started
@@ -223,61 +250,6 @@ class ModelManager:
             nbytes / GIB,
         )
         return Loaded(key, ckpt, pipe, options, folder, nbytes, load_s, tuple(notes))
-
-    def _place(self, pipe: Any, ckpt: Checkpoint, options: LoadOptions) -> list[str]:
-        """Move a fresh pipeline to its device with the chosen memory mode and step cache."""
-        import torch
-
-        notes: list[str] = []
-        device = torch.device(options.device)
-        if options.offload == "model":
-            pipe.enable_model_cpu_offload(device=device)
-        elif options.offload == "sequential":
-            pipe.enable_sequential_cpu_offload(device=device)
-        elif options.offload == "group":
-            # Leaf-level groups with a CUDA stream overlap transfers with compute: close
-            # to plain speed at a fraction of the VRAM (diffusers' recommended setting).
-            pipe.enable_group_offload(
-                onload_device=device, offload_type="leaf_level", use_stream=True
-            )
-        else:
-            pipe.to(device)
-        vae = getattr(pipe, "vae", None)
-        if options.offload != "none" and vae is not None:
-            for method in ("enable_tiling", "enable_slicing"):
-                if callable(getattr(vae, method, None)):
-                    getattr(vae, method)()
-                    notes.append(f"vae {method[7:]}")
-        if options.cache != "none":
-            notes.append(self._enable_cache(pipe, ckpt, options.cache))
-        return notes
-
-    @staticmethod
-    def _enable_cache(pipe: Any, ckpt: Checkpoint, mode: str) -> str:
-        import diffusers
-
-        model = getattr(pipe, "transformer", None)
-        if model is None or not callable(getattr(model, "enable_cache", None)):
-            raise BackendError(f"{ckpt.name} does not support a step cache; set the cache to none.")
-        if mode == "fbc":
-            config = diffusers.FirstBlockCacheConfig(
-                threshold=float(ckpt.options.get("fbc_threshold", 0.05))
-            )
-        elif mode == "taylorseer":
-            config = diffusers.TaylorSeerCacheConfig()
-        elif mode == "faster":
-            config = diffusers.FasterCacheConfig(
-                current_timestep_callback=lambda: pipe.current_timestep
-            )
-        else:
-            ratios = ckpt.options.get("mag_ratios")
-            if not ratios:
-                raise BackendError(
-                    f"MagCache needs calibrated mag_ratios for {ckpt.name} in presets/models.yaml; use fbc or taylorseer."
-                )
-            config = diffusers.MagCacheConfig(mag_ratios=ratios, num_inference_steps=ckpt.steps)
-        model.enable_cache(config)
-        return f"step cache {mode}"
 
     # -- helper models -----------------------------------------------------------------
 

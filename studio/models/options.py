@@ -34,20 +34,14 @@ class LoadOptions:
 
 def resolve_options(ckpt: Checkpoint, params: dict[str, Any]) -> LoadOptions:
     """Device, dtype and memory mode from job params, else chosen for this machine."""
-    import torch
-
     device = resolve_device(params.get("device"))
-    if device.startswith("cuda"):
-        dtype = "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
-    elif device == "mps":
-        dtype = "float16"
-    else:
-        dtype = "float32"
     if params.get("dtype"):
         want = str(params["dtype"])
         dtype = DTYPES.get(want, want)
         if dtype not in DTYPES.values():
             raise BackendError(f"dtype must be one of {', '.join(DTYPES)}; got '{want}'.")
+    else:
+        dtype = compute_dtype(device)
     offload = str(params.get("offload") or (ckpt.offload if device.startswith("cuda") else "none"))
     if offload not in OFFLOAD_MODES:
         raise BackendError(f"Offload must be one of {', '.join(OFFLOAD_MODES)}; got '{offload}'.")
@@ -60,3 +54,27 @@ def resolve_options(ckpt: Checkpoint, params: dict[str, Any]) -> LoadOptions:
     return LoadOptions(
         device, dtype, offload, cache, str(Path(path).expanduser()) if path else None
     )
+
+
+def compute_dtype(device: str) -> str:
+    """The dtype most components run in on a device: bf16 where CUDA has it, else fp16; fp32 on the CPU."""
+    if device.startswith("cuda"):
+        import torch
+
+        return "bfloat16" if torch.cuda.is_bf16_supported() else "float16"
+    return "float16" if device == "mps" else "float32"
+
+
+def dtype_argument(ckpt: Checkpoint, dtype: str) -> Any:
+    """from_pretrained's dtype: one torch dtype, or one per component where the catalog pins some.
+
+    diffusers loads each component in dtype[name], else dtype["default"] (Wan keeps its VAE
+    and CLIP image encoder in fp32 while the transformer runs in bf16).
+    """
+    import torch
+
+    compute = getattr(torch, dtype)
+    if not ckpt.dtypes:
+        return compute
+    pinned = {name: getattr(torch, DTYPES[short]) for name, short in ckpt.dtypes.items()}
+    return {**pinned, "default": compute}

@@ -20,7 +20,7 @@ from tests.tiny_pipelines import tiny_folder
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # nothing in these tests may reach the hub
 
-# (backend id, tiny family, frames, size): SVD is the slowest tiny model, so it makes fewer
+# (backend id, tiny pipeline, frames, size): SVD is the slowest tiny model, so it makes fewer
 # frames at its smallest size; LTX is asked for 8 frames so the model's 9 (8k+1) are
 # resampled back to 8; CogVideoX renders at its fixed 32x32 and is resized up.
 CASES = [
@@ -28,6 +28,8 @@ CASES = [
     ("ltx-video", "ltx", 8, (96, 64)),
     ("cogvideox-5b-i2v", "cogvideox", 9, (96, 64)),
     ("wan2.1-i2v-480p", "wan", 9, (96, 64)),
+    ("wan2.2-ti2v-5b", "wan2.2-ti2v", 9, (96, 64)),
+    ("skyreels-v2-i2v-1.3b", "skyreels", 9, (96, 64)),
 ]
 
 
@@ -61,7 +63,7 @@ def _job(photo: Path, backend: str, family: str, frames: int, size=(96, 64), **p
     )
 
 
-@pytest.mark.parametrize(("backend", "family", "frames", "size"), CASES, ids=[c[1] for c in CASES])
+@pytest.mark.parametrize(("backend", "family", "frames", "size"), CASES, ids=[c[0] for c in CASES])
 def test_each_family_renders_four_valid_clips(photo, tmp_path, backend, family, frames, size):
     settings = Settings.from_env()
     prepared = prepare_job(_job(photo, backend, family, frames, size), settings)

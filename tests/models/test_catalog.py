@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 
-from studio.models import CatalogError, FrameRule, load_catalog
+from studio.models import CatalogError, FrameRule, LowVram, load_catalog
 
 
 def test_catalog_has_the_promised_checkpoints_with_their_facts(catalog):
@@ -20,7 +21,66 @@ def test_catalog_has_the_promised_checkpoints_with_their_facts(catalog):
     assert "motion_bucket_id" in svd.strength
     assert catalog["ltx-video"].frames.snap(20) == 17 and catalog["ltx-video"].multiple == 32
     assert catalog["wan2.1-i2v-480p"].licence.name == "Apache-2.0"
-    assert catalog["skyreels-v2-i2v-1.3b"].licence.name == "unknown until the card is read"
+
+
+def test_catalog_facts_follow_their_sources(catalog):
+    for ckpt in catalog.values():
+        assert ckpt.sources and all(url.startswith("https://") for url in ckpt.sources), ckpt.id
+        assert ckpt.revision == "main" or re.fullmatch(r"[0-9a-f]{40}", ckpt.revision), ckpt.id
+    # LTX: 0.9.5 is the OpenRAIL-M release, driven by LTXConditionPipeline, 50 steps.
+    ltx = catalog["ltx-video"]
+    assert (ltx.repo, ltx.pipeline, ltx.steps) == (
+        "Lightricks/LTX-Video-0.9.5",
+        "LTXConditionPipeline",
+        50,
+    )
+    assert "OpenRAIL-M" in ltx.licence.name
+    # CogVideoX: 720x480 only; commercial use after registration, capped at 1M visits a month.
+    cog = catalog["cogvideox-5b-i2v"]
+    assert cog.fixed_size and cog.resolution == (720, 480)
+    assert "registration" in cog.licence.commercial and "1 million visits" in cog.licence.commercial
+    assert cog.cache_format == "BFCHW"
+    assert catalog["wan2.2-ti2v-5b"].vram_gb == (80.0, 24.0)  # 24 GB is the figure *with* offload
+    sky = catalog["skyreels-v2-i2v-1.3b"]
+    assert sky.licence.name == "Skywork Community License" and "allowed" in sky.licence.commercial
+    assert (sky.steps, sky.scheduler["flow_shift"], sky.vram_gb[1]) == (50, 5.0, 14.7)
+    assert catalog["wan2.1-i2v-480p"].dtypes == {"vae": "fp32", "image_encoder": "fp32"}
+    svd = catalog["svd-xt"]
+    assert svd.variant == "fp16" and svd.low_vram == LowVram(
+        forward_chunking=True, decode_chunk_size=2
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ("cache_format: BFCHW", "cache_format: BHWC", "cache_format"),
+        ("dtypes: {vae: fp32, image_encoder: fp32}", "dtypes: {vae: float64}", "dtypes.vae"),
+        (
+            "low_vram: {forward_chunking: true, decode_chunk_size: 2}",
+            "low_vram: {chunks: 2}",
+            "chunks",
+        ),
+        ("flow_shift: 5.0}", "flow_shift: [5]}", "scheduler"),
+    ],
+)
+def test_new_catalog_fields_are_validated(tmp_path, old, new, field):
+    text = Path("presets/models.yaml").read_text()
+    assert old in text
+    bad = tmp_path / "models.yaml"
+    bad.write_text(text.replace(old, new, 1))
+    with pytest.raises(CatalogError, match=rf"models\.yaml .*field '{re.escape(field)}'"):
+        load_catalog(bad)
+
+
+def test_an_entry_without_sources_is_refused(tmp_path):
+    text = Path("presets/models.yaml").read_text()
+    start = text.index("    sources:\n", text.index("id: svd-xt"))
+    end = text.index("\n\n", start)
+    bad = tmp_path / "models.yaml"
+    bad.write_text(text[:start] + text[end + 1 :])
+    with pytest.raises(CatalogError, match=r"'svd-xt'.*field 'sources' is missing"):
+        load_catalog(bad)
 
 
 def test_broken_catalog_names_file_and_field(tmp_path):

@@ -58,7 +58,7 @@ def test_download_call_arguments(catalog, monkeypatch, tmp_path):
     assert index_call["allow_patterns"] == ["model_index.json"]
     for call in down.calls:
         assert call["repo_id"] == "stabilityai/stable-video-diffusion-img2vid-xt"
-        assert call["revision"] == "main"
+        assert call["revision"] == "432149c8ff8775073416c9b1dd615b24e1acaddc"  # pinned
         assert call["cache_dir"] == str(tmp_path / "hf" / "hub")
         assert call["token"] == "hf_secret"
         assert call["local_files_only"] is False
@@ -124,7 +124,7 @@ def test_local_folder_must_be_a_diffusers_folder(catalog, tmp_path):
 
 def test_offline_mode_resolves_a_populated_hf_cache(catalog, monkeypatch, tmp_path):
     rev = "0123456789abcdef0123456789abcdef01234567"
-    repo = tmp_path / "hf" / "hub" / "models--Lightricks--LTX-Video"
+    repo = tmp_path / "hf" / "hub" / ("models--" + catalog["ltx-video"].repo.replace("/", "--"))
     shutil.copytree(tiny_folder("ltx"), repo / "snapshots" / rev)
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text(rev)

@@ -74,7 +74,9 @@ def test_step_cache_is_applied_to_the_transformer(catalog):
         catalog["wan2.1-i2v-480p"],
         {"model_path": str(tiny_folder("wan")), "device": "cpu", "cache": "fbc"},
     )
-    assert loaded.pipe.transformer.is_cache_enabled and "step cache fbc" in loaded.notes
+    assert (
+        loaded.pipe.transformer.is_cache_enabled and "step cache fbc on transformer" in loaded.notes
+    )
 
 
 def test_the_budget_comes_from_the_settings_given(catalog, monkeypatch):
