@@ -76,7 +76,7 @@ class PlanRig:
         bg_depth = scene.depth_bg if layered else scene.depth
         w_ranges = [(float(bg_depth.min()) - self.d_ref, float(bg_depth.max()) - self.d_ref)]
         if layered:
-            a = scene.alpha > 0.02
+            a = scene.layer[..., 3] > 0
             fd = scene.depth_fg[a] if a.any() else scene.depth_fg
             w_ranges.append((float(fd.min()) - self.d_ref, float(fd.max()) - self.d_ref))
         margin = displacement_margin(plan.ambient, unit, F / max(plan.fps, 1e-3))
@@ -146,7 +146,7 @@ class PlanRig:
 
     def _subject_roi(self, w_range: tuple[float, float]) -> tuple[int, int, int, int] | None:
         """Output rectangle the subject layer can touch in any frame (its bbox, forward-mapped)."""
-        bx0, by0, bx1, by1 = self.scene.subject_box
+        bx0, by0, bx1, by1 = self.scene.layer_box
         if bx1 <= bx0 or by1 <= by0:
             return None
         p = self.path
@@ -210,18 +210,23 @@ class PlanRig:
             self._maps(i, self.x[x0:x1], self.y[y0:y1], self.w_fg, self.fmx, self.fmy)
             if self.life.displaces:
                 self.life.displace(i, self.fmx, self.fmy)
-            # Colour and matte move together in one 4-channel remap (8 bits of matte are
-            # plenty for compositing). Replicating the border keeps a subject that the photo
-            # cuts off (a torso at the bottom edge) opaque instead of fading it to black.
+            # Premultiplied colour and matte move together in one 4-channel remap (8 bits of
+            # matte are plenty for compositing), so an edge pixel only ever carries subject
+            # colour. Replicating the border keeps a subject that the photo cuts off (a torso
+            # at the bottom edge) opaque instead of fading it to black.
             layer = cv2.remap(
-                scene.image_alpha, self.fmx, self.fmy, cv2.INTER_LINEAR,
+                scene.layer, self.fmx, self.fmy, cv2.INTER_LINEAR,
                 borderMode=cv2.BORDER_REPLICATE,
             )  # fmt: skip
-            fg = cv2.cvtColor(layer, cv2.COLOR_RGBA2RGB)
-            alpha = layer[..., 3].astype(np.float32)
+            matte = layer[..., 3]
+            # out = a F + (1 - a) plate, in saturating 8-bit arithmetic.
+            behind = cv2.multiply(
+                frame[y0:y1, x0:x1], cv2.cvtColor(cv2.bitwise_not(matte), cv2.COLOR_GRAY2RGB),
+                scale=1.0 / 255.0,
+            )  # fmt: skip
+            frame[y0:y1, x0:x1] = cv2.add(cv2.cvtColor(layer, cv2.COLOR_RGBA2RGB), behind)
+            alpha = matte.astype(np.float32)
             alpha *= 1.0 / 255.0
-            patch = np.ascontiguousarray(frame[y0:y1, x0:x1])
-            frame[y0:y1, x0:x1] = cv2.blendLinear(fg, patch, alpha, 1.0 - alpha)
         return self.ambient.shade(i, frame, self.roi, alpha)
 
     def frames(self) -> Iterator[np.ndarray]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -10,27 +10,33 @@ import numpy as np
 from studio.errors import ImageError
 from studio.motion.depth import DepthSource, HeuristicDepth
 from studio.motion.edits import SubjectEdit
-from studio.motion.filters import normalized_fill, push_pull_fill, resize_to
+from studio.motion.filters import resize_to
+from studio.motion.layers import (
+    FILL_SIZE,
+    MATTE_FLOOR,
+    background_depth,
+    layer_box,
+    separate_layers,
+    subject_hole,
+    subject_parallax_depth,
+)
 from studio.motion.matte import MAX_COVERAGE, shared_vision
-from studio.motion.subject import find_subject
+from studio.motion.subject import Subject, find_subject
 from studio.plan import VariantPlan
 
 # Work at 1.3x the largest output so the warps resample from more pixels than they draw.
 OVERSAMPLE = 1.3
 MAX_WORK_SIDE = 4096
-# The background plate is filled at this size: what the camera reveals is only a thin band
-# behind the subject, so a soft fill is plausible and costs a few milliseconds.
-FILL_SIZE = 256
 
 
 @dataclass(frozen=True)
 class Scene:
     """Everything the renderer reads, shared read-only by all variants of one photo."""
 
-    image: np.ndarray  # uint8 HxWx3 working-resolution photo (foreground layer)
-    plate: np.ndarray  # uint8 HxWx3 photo with the subject inpainted away (background layer)
+    image: np.ndarray  # uint8 HxWx3 working-resolution photo
+    plate: np.ndarray  # uint8 HxWx3 photo with the subject and its soft edge inpainted away
     alpha: np.ndarray  # float32 HxW subject matte
-    image_alpha: np.ndarray  # uint8 HxWx4: image + matte, so one remap moves the subject layer
+    layer: np.ndarray  # uint8 HxWx4 premultiplied subject (a F, a): one remap moves it
     depth: np.ndarray  # float32 HxW, 1 = near
     depth_bg: np.ndarray  # depth with the subject filled in from its surroundings
     depth_fg: np.ndarray  # subject depth extended smoothly beyond its outline
@@ -41,6 +47,7 @@ class Scene:
     has_subject: bool
     subject_center: tuple[float, float]  # working px
     subject_box: tuple[int, int, int, int]  # x0, y0, x1, y1 working px (exclusive end)
+    layer_box: tuple[int, int, int, int]  # the same for all the subject layer covers (soft edge)
     subject_depth: float
     scale: float  # working px per original photo px
     subject_source: str = "none"  # studio.motion.subject.Subject.source
@@ -62,19 +69,44 @@ def _readonly(*arrays: np.ndarray) -> None:
         a.flags.writeable = False
 
 
+def _scaled(subject: Subject, shape: tuple[int, int]) -> Subject:
+    """A subject found on the photo, moved to the working image's size."""
+    h, w = shape
+    h0, w0 = subject.alpha.shape[:2]
+    if (h0, w0) == (h, w):
+        return subject
+    sx, sy = w / w0, h / h0
+    faces = tuple(
+        replace(
+            f,
+            box=(f.box[0] * sx, f.box[1] * sy, f.box[2] * sx, f.box[3] * sy),
+            keypoints=tuple((x * sx, y * sy) for x, y in f.keypoints),
+        )
+        for f in subject.faces
+    )
+    marks = tuple(
+        (m * np.array([sx, sy, sx], np.float32)).astype(np.float32) for m in subject.landmarks
+    )
+    alpha = np.clip(resize_to(subject.alpha.astype(np.float32), w, h), 0.0, 1.0)
+    return Subject(alpha=alpha, source=subject.source, faces=faces, landmarks=marks)
+
+
 def build_scene(
     image: np.ndarray,
     plans: list[VariantPlan],
     depth_source: DepthSource | None = None,
     vision=...,
     edits: tuple[SubjectEdit, ...] = (),
+    subject: Subject | None = None,
 ) -> Scene:
     """Build the shared scene for one RGB uint8 photo and the plans that will be rendered from it.
 
     vision (studio.vision.VisionModels; by default the bundled models, None for none) finds
     people: a photo with a face gets the learned person matte as its subject; any other
-    photo gets the automatic one. edits are the user's corrections to that matte.
+    photo gets the automatic one. edits are the user's corrections to that matte. subject,
+    when given (found on this photo, at its size), is used instead and vision is not asked.
     """
+    # 1. Check the photo and bring it to the working size.
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         raise ImageError("The photo must be an RGB image with 8 bits per channel.")
     if min(image.shape[:2]) < 2:
@@ -85,9 +117,13 @@ def build_scene(
     w, h = max(2, int(round(w0 * scale))), max(2, int(round(h0 * scale)))
     work = np.ascontiguousarray(resize_to(image, w, h))
 
-    vision = shared_vision() if vision is ... else vision
-    subject = find_subject(work, vision, edits)
-    alpha = subject.alpha
+    # 2. Find the subject and the depth.
+    if subject is None:
+        vision = shared_vision() if vision is ... else vision
+        subject = find_subject(work, vision, edits)
+    else:
+        subject = _scaled(subject, (h, w))
+    alpha = np.where(subject.alpha > MATTE_FLOOR, subject.alpha, 0.0).astype(np.float32)
     coverage = float(alpha.mean())
     has_subject = 0.003 < coverage < MAX_COVERAGE and float(alpha.max()) > 0.5
     if not has_subject:
@@ -109,51 +145,25 @@ def build_scene(
             float(alpha.sum(axis=1) @ np.arange(h) / wsum),
         )
         subject_depth = float(np.median(depth[alpha > 0.5])) if hard.any() else float(depth.max())
-        # The fill is computed over the grown hole (so the subject's colour halo does not
-        # bleed into it) but only replaces the solid part of the subject: under the matte's
-        # soft edge the photo itself stays, so the first frame composites back exactly and
-        # a matte edge in the wrong place never shows a blurred band.
-        t = np.clip((alpha - 0.1) / 0.3, 0.0, 1.0)
-        hole_soft = (t * t * (3.0 - 2.0 * t)).astype(np.float32)
-        small = cv2.resize(work, (sw, sh), interpolation=cv2.INTER_AREA)
-        # Grow the hole at fill resolution (cheap) to leave the subject's colour halo out.
-        grow = max(2, int(round(0.02 * max(sw, sh))))
-        small_hole = cv2.dilate(
-            (cv2.resize(alpha, (sw, sh), interpolation=cv2.INTER_AREA) > 0.05).astype(np.uint8),
-            cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)),
-        )
-        telea = cv2.inpaint(
-            small, small_hole, max(3, int(0.03 * max(sw, sh))), cv2.INPAINT_TELEA
-        ).astype(np.float32)
-        smooth = push_pull_fill(small.astype(np.float32), 1.0 - small_hole.astype(np.float32))
-        # Telea keeps nearby structure, push-pull removes its streaks deep inside the hole.
-        fill = cv2.GaussianBlur(0.6 * telea + 0.4 * smooth, (0, 0), 1.0)
-        fill = cv2.resize(fill, (w, h), interpolation=cv2.INTER_CUBIC)
-        m = hole_soft[:, :, None]
-        plate = np.clip(work.astype(np.float32) * (1.0 - m) + fill * m, 0, 255).astype(np.uint8)
 
-        small_depth = cv2.resize(depth, (sw, sh), interpolation=cv2.INTER_AREA)
-        known = 1.0 - cv2.resize(hole_soft, (sw, sh), interpolation=cv2.INTER_AREA)
-        bg_small = push_pull_fill(small_depth, known**4)
-        bg_small = np.minimum(bg_small, subject_depth)  # what is behind is never nearer
-        depth_bg = cv2.resize(bg_small, (w, h), interpolation=cv2.INTER_LINEAR)
-        depth_bg = depth * (1.0 - hole_soft) + depth_bg * hole_soft
-        # Background just outside the matte partly follows the subject: a matte that missed
-        # a piece of the subject (a collar, a handle) then bends a little instead of tearing.
-        inside = cv2.resize(alpha, (sw, sh), interpolation=cv2.INTER_AREA) > 0.5
-        dist = cv2.distanceTransform((~inside).astype(np.uint8), cv2.DIST_L2, 3)
-        near = 0.6 * np.exp(-dist / (0.03 * max(sw, sh))) * (~inside)
-        near = cv2.resize(near.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-        depth_bg = depth_bg + (subject_depth - depth_bg) * near
-        a_small = cv2.resize(alpha, (sw, sh), interpolation=cv2.INTER_AREA)
-        ext = normalized_fill(small_depth, (a_small > 0.5).astype(np.float32), 0.08 * max(sw, sh))
-        depth_fg = cv2.resize(ext, (w, h), interpolation=cv2.INTER_LINEAR)
-        depth_fg = depth * alpha + depth_fg * (1.0 - alpha)
+        # 3. The two layers: the plate is inpainted under the whole soft edge and a margin
+        # around it, so no subject colour is left to show as a ghost when the subject moves;
+        # the subject carries its own colours under the soft edge, premultiplied, so moving
+        # it over other background shows no rim of the old one.
+        hole = subject_hole(alpha)
+        plate, layer = separate_layers(work, alpha, hole)
+
+        # 4. Depth behind the subject, filled in from its surroundings.
+        depth_bg = background_depth(depth, alpha, hole, subject_depth, (sw, sh))
+
+        # 5. Depth the subject layer moves by: smooth inside it, so it never tears.
+        depth_fg = subject_parallax_depth(depth, alpha, subject_depth, (sw, sh))
     else:
         box = (0, 0, 0, 0)
         center = (0.5 * (w - 1), 0.5 * (h - 1))
         subject_depth = float(np.median(depth))
         plate = work
+        layer = np.zeros((h, w, 4), np.uint8)
         depth_bg = depth
         depth_fg = depth
     depth_bg = cv2.GaussianBlur(depth_bg.astype(np.float32), (0, 0), max(1.0, 0.004 * max(h, w)))
@@ -164,9 +174,7 @@ def build_scene(
         image=work,
         plate=np.ascontiguousarray(plate),
         alpha=np.ascontiguousarray(alpha, np.float32),
-        image_alpha=np.ascontiguousarray(
-            np.dstack([work, np.clip(alpha * 255.0 + 0.5, 0, 255).astype(np.uint8)])
-        ),
+        layer=layer,
         depth=depth,
         depth_bg=depth_bg.astype(np.float32),
         depth_fg=depth_fg.astype(np.float32),
@@ -177,6 +185,7 @@ def build_scene(
         has_subject=has_subject,
         subject_center=center,
         subject_box=box,
+        layer_box=layer_box(layer),
         subject_depth=subject_depth,
         scale=scale,
         subject_source=subject.source if has_subject else "none",
@@ -184,7 +193,7 @@ def build_scene(
         landmarks=subject.landmarks,
     )
     _readonly(scene.image, scene.plate, scene.alpha, scene.depth, scene.depth_bg, scene.depth_fg)
-    _readonly(scene.image_alpha)
+    _readonly(scene.layer)
     _readonly(scene.sky, scene.foliage, scene.water, scene.gloss)
     return scene
 

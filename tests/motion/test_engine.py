@@ -13,17 +13,26 @@ from studio.backends.base import RenderContext
 from studio.backends.engine import EngineBackend
 from studio.errors import Cancelled, JobError
 from studio.motion.render import PlanRig
+from studio.motion.scene import build_scene
+from studio.motion.subject import Subject
 from studio.plan import AMBIENT_KINDS, CAMERA_MOVES, Ambient, CameraMove, VariantPlan
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "assets" / "examples"
+PHOTOS = Path(__file__).resolve().parents[1] / "photos"
 ENGINE = EngineBackend(depth="heuristic")
 SIZES = [(160, 90), (90, 160), (120, 120), (96, 120), (149, 99)]
 
 
 @functools.cache
 def photo(name: str) -> np.ndarray:
-    bgr = cv2.imread(str(EXAMPLES / name))
+    path = EXAMPLES / name if (EXAMPLES / name).exists() else PHOTOS / name
+    bgr = cv2.imread(str(path))
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean())
+    return 10.0 * np.log10(255.0**2 / max(mse, 1e-10))
 
 
 @functools.cache
@@ -185,6 +194,31 @@ def test_orbit_moves_background_against_subject():
     rig.frame(8)
     bg1, fg1 = rig.mx[5, 5], rig.fmx[rig.fmx.shape[0] // 2, rig.fmx.shape[1] // 2]
     assert abs((bg1 - bg0) - (fg1 - fg0)) / rig.sc > 1.0
+
+
+@pytest.mark.parametrize("name", ["astronaut.png", "coffee.png", "rocket.jpg", "camera.png"])
+def test_subject_over_plate_gives_the_photo_back(name):
+    plan = make_plan("push-in", width=640, height=360, frames=4)
+    sc = ENGINE.prepare(photo(name), [plan], RenderContext())
+    assert sc.has_subject
+    a = sc.layer[..., 3:].astype(np.float64) / 255.0
+    assert psnr(sc.layer[..., :3] + (1.0 - a) * sc.plate, sc.image) >= 40.0
+    # As a user sees it: a push-in starts on the framed photo itself.
+    rig = PlanRig(sc, plan)
+    first = rig.frame(0)
+    assert psnr(first, cv2.remap(sc.image, rig.mx, rig.my, cv2.INTER_LINEAR)) >= 40.0
+
+
+def test_a_given_subject_is_used_at_the_working_size():
+    img = bright_photo()  # its subject is a disc at (180, 130), radius 60
+    yy, xx = np.mgrid[0 : img.shape[0], 0 : img.shape[1]]
+    disc = (np.hypot(xx - 180, yy - 130) < 60).astype(np.float32)
+    plan = make_plan("orbit")
+    sc = build_scene(img, [plan], vision=None, subject=Subject(alpha=disc, source="given"))
+    assert sc.alpha.shape == sc.image.shape[:2] != img.shape[:2]
+    assert sc.subject_source == "given"
+    cx, cy = sc.subject_center
+    assert abs(cx / sc.scale - 180) < 2 and abs(cy / sc.scale - 130) < 2
 
 
 def test_cancel_stops_rendering():
