@@ -11,9 +11,12 @@ Coordinates are continuous pixels: (0, 0) is the top-left corner of the top-left
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import math
+import os
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +35,7 @@ from studio.blazeface import (
     weighted_nms,
 )
 from studio.errors import ModelUnavailable
+from studio.models.helpers import HelperModel
 
 log = logging.getLogger(__name__)
 
@@ -306,3 +310,38 @@ class VisionModels:
     def landmarks(self, rgb: np.ndarray, face: Face) -> np.ndarray:
         """The face's 468 mesh points (x, y, z) in pixels, float32 (468, 3)."""
         return self.mesh(rgb, face).points
+
+
+def vision_helper() -> HelperModel:
+    """The bundled models as a helper model: the model manager loads them once from
+    MODELS_DIR (verified, all interpreters built) and counts them in its budget."""
+    return HelperModel(
+        name="MediaPipe people and face models",
+        folder=MODELS_DIR,
+        files=tuple(MODEL_SHA256),
+        build=load_vision_models,
+        packages=("ai_edge_litert",),
+        device="cpu",
+    )
+
+
+def load_vision_models(folder: Path) -> VisionModels:
+    """VisionModels for a folder of the bundled files, each verified and loaded now."""
+    models = VisionModels(folder)
+    with _quiet_stderr():  # LiteRT's C++ "INFO: Created TensorFlow Lite..." line
+        models.preload()
+    return models
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence file descriptor 2 (native code's own prints) for a moment, then restore it."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)

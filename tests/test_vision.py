@@ -6,6 +6,8 @@ import hashlib
 import math
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -294,3 +296,81 @@ def test_weighted_nms_blends_overlapping_detections_by_score():
     np.testing.assert_allclose(box, [0.04, 0.0, 1.04, 1.0])  # 0.6 * 0.1 / 1.5
     np.testing.assert_allclose(kps, np.full((6, 2), 0.4))
     np.testing.assert_allclose(far_box, boxes[2])
+
+
+# -- the models as a helper of the model manager ------------------------------------------------
+
+
+@pytest.fixture
+def manager(tmp_path, monkeypatch):
+    """A fresh process-wide model manager, and no memory of earlier failed loads."""
+    from studio.models import ModelManager, set_manager
+    from studio.motion import matte
+    from studio.settings import Settings
+
+    monkeypatch.setattr(matte, "_VISION_FAILED", set())
+    fresh = ModelManager({}, settings=Settings(hub_cache=tmp_path / "hub"))
+    set_manager(fresh)
+    yield fresh
+    set_manager(None)
+
+
+def test_shared_vision_is_loaded_once_and_counted_by_the_model_manager(manager, astronaut):
+    from studio.motion.matte import shared_vision
+
+    first, second = shared_vision(), shared_vision()
+    assert isinstance(first, VisionModels) and first is second
+    [entry] = manager.cache.entries()
+    assert entry.label == "MediaPipe people and face models"
+    assert entry.nbytes == sum((MODELS_DIR / name).stat().st_size for name in MODEL_SHA256)
+    assert manager.free_bytes("cpu") == manager.budget("cpu") - entry.nbytes
+    assert len(first.faces(astronaut)) == 1
+
+
+def _fallback_to_automatic(caplog, astronaut):
+    from studio.motion.matte import shared_vision
+    from studio.motion.subject import find_subject
+
+    with caplog.at_level("WARNING", logger="studio.motion.matte"):
+        assert shared_vision() is None and shared_vision() is None
+        subject = find_subject(astronaut, shared_vision(), learned=None)
+    assert subject.source == "automatic"
+    warnings = [r for r in caplog.records if "using the automatic matte" in r.getMessage()]
+    assert len(warnings) == 1  # said once, however often the engine asks
+
+
+def test_a_damaged_model_file_means_the_automatic_matte_and_one_warning(
+    manager, tmp_path, monkeypatch, caplog, astronaut
+):
+    from studio import vision
+
+    damaged = tmp_path / "models"
+    shutil.copytree(MODELS_DIR, damaged)
+    data = bytearray((damaged / "selfie_segmentation.tflite").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (damaged / "selfie_segmentation.tflite").write_bytes(bytes(data))
+    monkeypatch.setattr(vision, "MODELS_DIR", damaged)
+    _fallback_to_automatic(caplog, astronaut)
+    assert manager.cache.entries() == []
+
+
+def test_without_litert_the_engine_uses_the_automatic_matte_and_warns_once(
+    manager, monkeypatch, caplog, astronaut
+):
+    import importlib.util
+
+    find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "ai_edge_litert" else find_spec(name, *a))  # fmt: skip
+    _fallback_to_automatic(caplog, astronaut)
+
+
+def test_loading_the_people_models_through_the_manager_does_not_import_torch():
+    code = (
+        "import sys; from studio.motion.matte import shared_vision; "
+        "assert shared_vision() is not None; "
+        "print('torch' in sys.modules, 'transformers' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=MODELS_DIR.parents[2], timeout=120)  # fmt: skip
+    assert out.stdout.split() == ["False", "False"]

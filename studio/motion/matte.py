@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import sys
 import threading
 
 import cv2
@@ -15,9 +12,12 @@ from studio.motion.filters import guided_filter
 
 log = logging.getLogger(__name__)
 
-# grabCut cost grows with pixel count; 320 px keeps it near 100 ms and the matte is
-# refined back to full resolution by the guided filter anyway.
-WORK_SIZE = 256
+# Colour evidence, posteriors and blobs are worked out at this long side; the matte is then
+# refined against the full-size photo, so more pixels here would only cost time.
+CUE_SIZE = 256
+# Fine detail (what is in focus) is measured at this long side: any smaller and the blur of
+# an out-of-focus background is too small to tell from a sharp edge.
+FOCUS_SIZE = 384
 # Below this coverage there is no subject worth a layer; above it "everything is subject".
 MIN_COVERAGE = 0.005
 MAX_COVERAGE = 0.9
@@ -25,55 +25,36 @@ MAX_COVERAGE = 0.9
 # scattered points of interest, not one subject (see _scattered).
 SCATTER_MAX_BLOB = 0.03
 SCATTER_LEAD = 0.6
-
-
-def spectral_residual_saliency(gray: np.ndarray) -> np.ndarray:
-    """Hou & Zhang's spectral residual saliency at 64x64, returned at gray's size in [0,1]."""
-    h, w = gray.shape
-    small = cv2.resize(gray.astype(np.float32), (64, 64), interpolation=cv2.INTER_AREA)
-    spec = np.fft.fft2(small)
-    log_amp = np.log(np.abs(spec) + 1e-6).astype(np.float32)
-    phase = np.angle(spec)
-    residual = log_amp - cv2.blur(log_amp, (3, 3), borderType=cv2.BORDER_REPLICATE)
-    sal = np.abs(np.fft.ifft2(np.exp(residual) * np.exp(1j * phase))) ** 2
-    sal = cv2.GaussianBlur(sal.astype(np.float32), (0, 0), 2.5)
-    return _normalize(cv2.resize(sal, (w, h), interpolation=cv2.INTER_LINEAR))
-
-
-def _normalize(x: np.ndarray) -> np.ndarray:
-    lo, hi = np.percentile(x, 1), np.percentile(x, 99)
-    if hi - lo < 1e-6:
-        return np.zeros_like(x, dtype=np.float32)
-    return np.clip((x - lo) / (hi - lo), 0.0, 1.0).astype(np.float32)
-
-
-def border_contrast(lab: np.ndarray) -> np.ndarray:
-    """How unlike the photo's border each pixel is, in [0,1] (border colours = background).
-
-    Only the top edge and the upper part of the side edges serve as the background
-    reference: subjects (shoulders, a table, the ground) very often touch the bottom edge.
-    Each reference strip is cut into short segments so a striped or mixed border keeps
-    tight colour clusters instead of one broad average that would match everything.
-    """
-    h, w = lab.shape[:2]
-    bw = max(1, int(round(0.04 * min(h, w))))
-    upper = max(bw, int(round(0.6 * h)))
-    strips = [lab[:bw, :].transpose(1, 0, 2), lab[:upper, :bw], lab[:upper, -bw:]]
-    flat = lab.reshape(-1, 3)
-    best = np.full(flat.shape[0], np.inf, dtype=np.float32)
-    seg = max(4, int(round(0.04 * max(h, w))))
-    for strip in strips:
-        for start in range(0, strip.shape[0], seg):
-            px = strip[start : start + seg].reshape(-1, 3)
-            if px.shape[0] == 0:
-                continue
-            mean = px.mean(axis=0)
-            spread = min(float(np.sqrt(px.var(axis=0).sum())), 18.0) + 7.0
-            d = np.sqrt(((flat - mean) ** 2).sum(axis=1)) / spread
-            np.minimum(best, d, out=best)
-    score = best.reshape(h, w)
-    # A distance of ~2 spreads reads as "clearly not background".
-    return (1.0 - np.exp(-0.5 * (score / 1.3) ** 2)).astype(np.float32)
+# Of several blobs, those with at least this share of the strongest one's evidence are kept:
+# two cups side by side are both the subject, a stray patch of wall is not.
+KEEP_SHARE = 0.25
+# Gaps narrower than this share of the long side are bridged before holes are filled: the
+# rim of a cup seen from above, broken by a highlight, still encloses the coffee.
+HOLE_GAP = 0.03
+# The photo's outer band (a share of its short side) is the background's colour sample; the
+# bottom counts for less because subjects stand on it (a cup on a table, a person's chest).
+RING = 0.04
+BOTTOM_WEIGHT = 0.5
+# A colour belongs to the subject when under half the share of its pixels expected of a
+# background colour lies in that band (step 3 of subject_matte).
+DISTINCT = 0.5
+# A photo is a defocus shot (sharp subject, soft background) when this share of its band
+# shows blurred structure, or its middle is this much sharper than its band; fully so at
+# twice that.
+DEFOCUS_START = 0.15
+# Colour histograms: L* coarse (shading varies), a* and b* fine (hue tells a red saucer from
+# a brown table). Bins hold 0..255 L* and a*, b* of 64..191 (OpenCV's 8-bit Lab).
+L_BINS, AB_BINS = 12, 24
+# A darker version of a background colour is mostly its shadow (a box's on a white sweep):
+# each L* bin down keeps this share of the background's likelihood.
+SHADOW = 0.5
+# How strongly the centre prior, and focus in a defocus shot, tilt a colour that the colour
+# evidence leaves undecided (log-odds across their range). Focus tilts gently: an animal's
+# out-of-focus chest is still the animal.
+CENTRE_TILT = 2.0
+FOCUS_TILT = 1.0
+# In a defocus shot, blurred structure away from the middle counts this much as background.
+BLUR_EVIDENCE = 0.6
 
 
 def centre_prior(h: int, w: int) -> np.ndarray:
@@ -84,68 +65,106 @@ def centre_prior(h: int, w: int) -> np.ndarray:
     return np.exp(-0.5 * (dx * dx + dy * dy)).astype(np.float32)
 
 
-def foreground_probability(rgb: np.ndarray) -> np.ndarray:
-    """Blend border contrast, saliency and the centre prior into a [0,1] subject score."""
+def focus_cues(rgb: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where an RGB photo is sharp, where it shows blurred structure, and where it is flat,
+    as maps of size (w, h): sharp and blurred float32 in [0, 1], flat boolean.
+
+    Fine detail (the photo minus a 1 px blur) is compared with coarser structure (a 1 px minus
+    a 3 px blur): an out-of-focus background keeps its coarse structure but loses its fine
+    detail, while flat walls, skies and sweeps have neither.
+    """
     h, w = rgb.shape[:2]
-    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.float32)
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-    contrast = border_contrast(lab)
-    sal = spectral_residual_saliency(gray)
-    prior = centre_prior(h, w)
-    # Subjects are in focus and detailed; studio walls, skies and bokeh are not.
-    gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3)
-    gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3)
-    detail = _normalize(cv2.GaussianBlur(cv2.magnitude(gx, gy), (0, 0), 0.025 * max(h, w)))
-    prob = (0.5 * contrast + 0.3 * detail + 0.2 * sal) * (0.3 + 0.7 * prior)
-    # Faces are the most common subject and skin is often close to warm studio walls in
-    # plain colour distance; the classic YCrCb skin box rescues them.
-    ycc = cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb)
-    cr, cb = ycc[:, :, 1].astype(np.float32), ycc[:, :, 2].astype(np.float32)
-    skin = ((cr > 138) & (cr < 173) & (cb > 77) & (cb < 127) & (ycc[:, :, 0] > 60)).astype(
-        np.float32
+    s = min(1.0, FOCUS_SIZE / max(h, w))
+    fw, fh = max(8, round(w * s)), max(8, round(h * s))
+    small = cv2.resize(rgb, (fw, fh), interpolation=cv2.INTER_AREA) if s < 1 else rgb
+    g = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+    g1 = cv2.GaussianBlur(g, (0, 0), 1.0)
+    g3 = cv2.GaussianBlur(g, (0, 0), 3.0)
+    sigma = 0.008 * max(fw, fh)
+    fine = cv2.GaussianBlur(np.abs(g - g1), (0, 0), sigma)
+    coarse = cv2.GaussianBlur(np.abs(g1 - g3), (0, 0), sigma)
+    fine = cv2.resize(fine, size, interpolation=cv2.INTER_AREA)
+    coarse = cv2.resize(coarse, size, interpolation=cv2.INTER_AREA)
+    # Measured against the photo's own sharpest detail, so exposure and contrast do not matter.
+    top = max(float(np.percentile(fine, 95)), 1e-4)
+    structure = np.clip((coarse / top - 0.12) / 0.15, 0.0, 1.0)
+    ratio = fine / (coarse + 1e-4)
+    blurred = structure * np.clip((0.6 - ratio) / 0.25, 0.0, 1.0)
+    sharp = (
+        structure * np.clip((ratio - 0.5) / 0.25, 0.0, 1.0) * np.clip(fine / top / 0.3, 0.0, 1.0)
     )
-    skin = cv2.GaussianBlur(skin, (0, 0), max(1.0, 0.008 * max(h, w)))
-    # Gated by border contrast so a wooden table (skin-coloured, but the background) is not.
-    gate = np.clip(3.0 * contrast, 0.0, 1.0)
-    prob = np.maximum(prob, 0.9 * skin * prior * gate)
-    return cv2.GaussianBlur(prob, (0, 0), max(1.0, 0.01 * max(h, w)))
+    flat = (coarse < 0.004) & (fine < 0.006)
+    return sharp.astype(np.float32), blurred.astype(np.float32), flat
 
 
-def _largest_blobs(mask: np.ndarray) -> np.ndarray:
-    """Keep connected components at least a fifth the size of the largest; fill their holes."""
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    if n <= 1:
-        return mask.astype(bool)
-    areas = stats[1:, cv2.CC_STAT_AREA]
-    keep = np.flatnonzero(areas >= 0.2 * areas.max()) + 1
-    out = np.isin(labels, keep).astype(np.uint8)
-    k = max(3, (min(mask.shape) // 40) | 1)
-    out = cv2.morphologyEx(
-        out, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k))
-    )
-    # Bridge short vertical gaps (a dark collar between a face and a suit): a subject torn in
-    # two layers would shear apart under parallax.
-    # An upright ellipse rather than a one-pixel column: a column closes only the columns that
-    # happen to have subject above and below, leaving straight seams that show once the layers move.
-    vk = max(3, int(0.2 * mask.shape[0]) | 1)
-    hk = max(3, (vk // 3) | 1)
-    padded = cv2.copyMakeBorder(out, vk, vk, hk, hk, cv2.BORDER_CONSTANT, value=0)
-    ellipse = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (hk, vk))
-    out = cv2.morphologyEx(padded, cv2.MORPH_CLOSE, ellipse)[vk:-vk, hk:-hk]
-    # Fill interior holes: anything not reachable from the border through background.
-    inv = (1 - out).astype(np.uint8)
-    n2, lab2 = cv2.connectedComponents(inv, connectivity=4)
-    border_labels = np.unique(np.concatenate([lab2[0, :], lab2[-1, :], lab2[:, 0], lab2[:, -1]]))
-    holes = (inv > 0) & ~np.isin(lab2, border_labels)
-    out[holes] = 1
-    return out.astype(bool)
+def _colour_bins(rgb: np.ndarray) -> np.ndarray:
+    """Each pixel's Lab histogram bin, flattened."""
+    lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2LAB).astype(np.int32)
+    lum = np.minimum(lab[..., 0] * L_BINS // 256, L_BINS - 1)
+    a = np.clip((lab[..., 1] - 64) * AB_BINS // 128, 0, AB_BINS - 1)
+    b = np.clip((lab[..., 2] - 64) * AB_BINS // 128, 0, AB_BINS - 1)
+    return ((lum * AB_BINS + a) * AB_BINS + b).ravel()
+
+
+def _histogram(bins: np.ndarray, weight: np.ndarray, normalise: bool = True) -> np.ndarray:
+    """Weighted colour histogram, smoothed by one bin along each axis (no wrap-around)."""
+    counts = np.bincount(bins, weights=weight.ravel(), minlength=L_BINS * AB_BINS * AB_BINS)
+    hist = counts.reshape(L_BINS, AB_BINS, AB_BINS)
+    for axis in range(3):
+        hist = np.moveaxis(hist, axis, 0)
+        smooth = 0.5 * hist
+        smooth[1:] += 0.25 * hist[:-1]
+        smooth[:-1] += 0.25 * hist[1:]
+        hist = np.moveaxis(smooth, 0, axis)
+    hist = hist.ravel()
+    return hist / max(float(hist.sum()), 1e-12) if normalise else hist
+
+
+def _with_shadows(hist: np.ndarray) -> np.ndarray:
+    """A background histogram that also explains darker versions of its colours."""
+    cube = hist.reshape(L_BINS, AB_BINS, AB_BINS)
+    out = cube.copy()
+    for k in (1, 2, 3):
+        out[:-k] += SHADOW**k * cube[k:]
+    return out.ravel() / max(float(out.sum()), 1e-12)
+
+
+def _posterior(
+    bins: np.ndarray, subject: np.ndarray, background: np.ndarray, tilt: np.ndarray
+) -> np.ndarray:
+    """P(subject | colour, place) from evidence weights of both, with the subject's share of
+    the photo estimated from the photo itself (a few EM steps); tilt (the odds that the place
+    alone gives) decides where the colours do not."""
+    hf = _histogram(bins, subject)[bins]
+    hb = _with_shadows(_histogram(bins, background))[bins]
+    shape = tilt.shape
+    tilt = tilt.ravel()
+    share = 0.4
+    for _ in range(4):
+        pf = share * hf * tilt
+        post = pf / (pf + (1.0 - share) * hb + 1e-12)
+        share = float(np.clip(post.mean(), 0.05, 0.95))
+    return post.reshape(shape).astype(np.float32)
+
+
+def _backdrop(flat: np.ndarray) -> np.ndarray:
+    """Flat areas reached from the top or the upper sides: skies, walls, studio sweeps."""
+    _, labels = cv2.connectedComponents(flat.astype(np.uint8), connectivity=4)
+    upper = max(1, int(0.6 * flat.shape[0]))
+    seeds = np.unique(np.concatenate([labels[0], labels[:upper, 0], labels[:upper, -1]]))
+    return np.isin(labels, seeds[seeds > 0])
+
+
+def _smooth(prob: np.ndarray, gray: np.ndarray) -> np.ndarray:
+    """Edge-aware smoothing: speckle goes, thin parts along the photo's edges stay."""
+    return np.clip(guided_filter(gray, prob, 2, 1e-2), 0.0, 1.0)
 
 
 def _scattered(mask: np.ndarray) -> bool:
     """True when what stands out is many small blobs and none of them leads (a star field,
     a crowd far away, confetti): cutting each out as a layer tears holes all over the photo,
     so such a photo has no subject layer and moves as one surface with its depth."""
-    n, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     areas = np.sort(stats[1:, cv2.CC_STAT_AREA])[::-1]
     if areas.size < 3:
         return False
@@ -153,55 +172,119 @@ def _scattered(mask: np.ndarray) -> bool:
     return bool(small and areas[0] < SCATTER_LEAD * areas.sum())
 
 
+def _strongest_blobs(mask: np.ndarray, strength: np.ndarray) -> np.ndarray:
+    """The blobs whose summed strength is at least KEEP_SHARE of the strongest blob's."""
+    n, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    if n <= 2:
+        return mask
+    sums = np.bincount(labels.ravel(), weights=strength.ravel(), minlength=n)[1:]
+    keep = np.flatnonzero(sums >= KEEP_SHARE * sums.max()) + 1
+    return np.isin(labels, keep)
+
+
+def _fill_holes(mask: np.ndarray, gap: int = 0) -> np.ndarray:
+    """Fill what the mask encloses, also through openings narrower than 2 * gap + 1 pixels."""
+    if gap:
+        k = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * gap + 1, 2 * gap + 1))
+        closed = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_CLOSE, k) > 0
+        holes = _fill_holes(closed) & ~closed
+        bridges = closed & (cv2.dilate(holes.astype(np.uint8), k) > 0)
+        return _fill_holes(mask | holes | bridges)
+    outside = (~mask).astype(np.uint8)
+    _, labels = cv2.connectedComponents(outside, connectivity=4)
+    edge = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+    return mask | ((outside > 0) & ~np.isin(labels, edge))
+
+
 def subject_matte(rgb: np.ndarray) -> np.ndarray:
     """Soft alpha (float32 HxW in [0,1]) of the main subject of an RGB uint8 photo.
 
-    Returns all zeros when nothing stands out (flat or uniform photos) and never raises
-    on odd input: tiny, flat or "all subject" images fall back to the soft score.
+    The subject is what the photo's border does not show: colours that are rare in its outer
+    band, where it is sharp and the rest is blurred, and near its middle. Returns all zeros
+    when nothing stands out (flat photos, star fields) and never raises on odd input.
     """
     h, w = rgb.shape[:2]
+    zero = np.zeros((h, w), np.float32)
     if h < 8 or w < 8:
-        return np.zeros((h, w), np.float32)
-    scale = min(1.0, WORK_SIZE / max(h, w))
-    sw, sh = max(8, int(round(w * scale))), max(8, int(round(h * scale)))
-    small = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA) if scale < 1 else rgb.copy()
-    if float(small.std()) < 2.0:
-        return np.zeros((h, w), np.float32)
-    prob = foreground_probability(small)
-    lo, hi = float(np.percentile(prob, 2)), float(np.percentile(prob, 99.5))
-    if hi - lo < 0.05:
-        return np.zeros((h, w), np.float32)
-    prob = np.clip((prob - lo) / (hi - lo), 0.0, 1.0)
+        return zero
 
-    mask = np.full((sh, sw), cv2.GC_PR_BGD, np.uint8)
-    mask[prob > 0.45] = cv2.GC_PR_FGD
-    mask[prob > 0.8] = cv2.GC_FGD
-    mask[prob < 0.12] = cv2.GC_BGD
-    hard = prob > 0.45
-    have_fg = bool((mask == cv2.GC_FGD).any() or (mask == cv2.GC_PR_FGD).any())
-    have_bg = bool((mask == cv2.GC_BGD).any())
-    if have_fg and have_bg:
-        try:
-            bgd = np.zeros((1, 65), np.float64)
-            fgd = np.zeros((1, 65), np.float64)
-            # grabCut seeds its GMMs with OpenCV's thread-local RNG: pin it so the same
-            # photo always gives the same matte.
-            cv2.setRNGSeed(1234)
-            cv2.grabCut(small, mask, None, bgd, fgd, 3, cv2.GC_INIT_WITH_MASK)
-            hard = (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
-        except cv2.error:
-            pass  # keep the thresholded score; grabCut refuses degenerate colour models
-    coverage = float(hard.mean())
-    if coverage < MIN_COVERAGE or _scattered(hard):
-        return np.zeros((h, w), np.float32)
-    if coverage < MAX_COVERAGE:
-        hard = _largest_blobs(hard)
-    alpha = hard.astype(np.float32)
-    alpha = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)
-    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-    radius = max(2, int(round(0.006 * max(h, w))))
-    alpha = guided_filter(gray, alpha, radius, 1e-3)
-    # A slight feather so the layer edge never shows a hard cut line.
+    # 1. A small copy, and the cues measured on it.
+    s = min(1.0, CUE_SIZE / max(h, w))
+    sw, sh = max(8, round(w * s)), max(8, round(h * s))
+    small = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA) if s < 1 else rgb
+    if float(small.std()) < 2.0:
+        return zero
+    bins = _colour_bins(small)
+    gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+    sharp, blurred, flat = focus_cues(rgb, (sw, sh))
+    prior = centre_prior(sh, sw)
+
+    # 2. Background evidence: the outer band, and flat backdrops reached from the top. Where
+    # the band shows blurred structure, its sharp parts are the subject running off the frame
+    # (a cat's head fills it) and do not count; in a defocus shot, blurred structure away from
+    # the middle is background too.
+    bw = max(2, round(RING * min(sh, sw)))
+    band = np.zeros((sh, sw), np.float32)
+    band[:bw] = band[:, :bw] = band[:, -bw:] = 1.0
+    band[-bw:] = BOTTOM_WEIGHT
+    ring, centre = band > 0, prior > 0.6
+    blurred_band = float(np.clip((blurred[ring].mean() - DEFOCUS_START) / DEFOCUS_START, 0, 1))
+    sharper_centre = (sharp[centre].mean() - sharp[ring].mean() - DEFOCUS_START) / DEFOCUS_START
+    defocus = float(np.clip(max(blurred_band, sharper_centre), 0.0, 1.0))
+    band *= 1.0 - blurred_band * sharp
+    backdrop = _backdrop(flat)
+    background = np.clip(
+        band + backdrop + BLUR_EVIDENCE * defocus * blurred * (1.0 - prior), 0.0, 1.0
+    )
+
+    # 3. Subject evidence: colours the band holds far less of than a background colour would
+    # (a band colour has about the band's share of its pixels in the band), near the middle;
+    # in a defocus shot, what is sharp.
+    count = np.maximum(_histogram(bins, np.ones(sh * sw), normalise=False), 1e-9)
+    band_share = max(float(band.sum()) / (sh * sw), 1e-6)
+    in_band = (_histogram(bins, band, normalise=False) / count)[bins].reshape(sh, sw) / band_share
+    in_backdrop = (_histogram(bins, backdrop, normalise=False) / count)[bins].reshape(sh, sw)
+    distinct = np.clip(1.0 - in_band / DISTINCT, 0.0, 1.0) * np.clip(
+        1.0 - in_backdrop / 0.3, 0.0, 1.0
+    )
+    subject = np.clip((1.0 - defocus) * distinct * prior + defocus * sharp, 0.0, 1.0)
+    subject *= 1.0 - background
+
+    # 4. First pass: the posterior, and the blobs worth keeping. Where colours do not decide,
+    # the middle leans to subject, and in a defocus shot a little what is in focus.
+    focus = cv2.GaussianBlur(sharp, (0, 0), 0.02 * max(sw, sh))
+    focus = np.clip(focus / max(float(np.percentile(focus, 95)), 1e-3), 0.0, 1.0)
+    tilt = np.exp(CENTRE_TILT * (prior - 0.5) + FOCUS_TILT * defocus * (focus - 0.5))
+    post = _smooth(_posterior(bins, subject, background, tilt), gray)
+    hard = post > 0.5
+    if hard.mean() < MIN_COVERAGE or _scattered(hard):
+        return zero
+    hard = _strongest_blobs(hard, post * prior)
+
+    # 5. Second pass: colour models learned from those blobs (their core) and from what is
+    # clearly outside them, still anchored by the evidence; keep what overlaps the first
+    # pass, with its holes filled.
+    k3 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+    core = cv2.erode(hard.astype(np.uint8), k3) > 0
+    outside = cv2.erode((~hard).astype(np.uint8), k3) > 0
+    post2 = _posterior(bins, core * post + subject, outside * (1.0 - post) + background, tilt)
+    hard2 = _smooth(post2, gray) > 0.5
+    if hard2.mean() < MIN_COVERAGE or _scattered(hard2):
+        return zero
+    n, labels = cv2.connectedComponents(hard2.astype(np.uint8), connectivity=8)
+    ids = np.unique(labels[hard & hard2])
+    ids = ids[ids > 0]
+    hard = np.isin(labels, ids) if ids.size else hard
+    hard = _fill_holes(hard, max(1, round(HOLE_GAP * max(sh, sw))))
+    if hard.mean() < MIN_COVERAGE:
+        return zero
+
+    # 6. Back to full size, the edge refined against the photo and feathered a little so
+    # the layer never shows a hard cut line.
+    alpha = cv2.resize(hard.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    full_gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
+    radius = max(2, round(0.006 * max(h, w)))
+    alpha = guided_filter(full_gray, alpha, radius, 1e-3)
     alpha = cv2.GaussianBlur(alpha, (0, 0), max(0.6, 0.4 * radius))
     return np.clip(alpha, 0.0, 1.0).astype(np.float32)
 
@@ -210,42 +293,31 @@ def subject_matte(rgb: np.ndarray) -> np.ndarray:
 # not to the subject of a portrait.
 MIN_FACE_AREA = 0.004
 
-
 _VISION_LOCK = threading.Lock()
-_VISION: list = []  # the shared studio.vision.VisionModels, once loaded (or None: unavailable)
+_VISION_FAILED: set[str] = set()  # model folders that would not load (warned about once)
 
 
 def shared_vision():
-    """The bundled people and face models, loaded once per process; None when LiteRT is not
-    installed or a model file is damaged (the engine then uses the automatic matte)."""
-    with _VISION_LOCK:
-        if not _VISION:
-            try:
-                from studio.vision import VisionModels
+    """The bundled people and face models (studio.vision.VisionModels), loaded once by the
+    model manager and counted in its budget; None when LiteRT is not installed or a model
+    file is damaged (the engine then uses the automatic matte, and says so once)."""
+    from studio.models import get_manager
+    from studio.vision import vision_helper
 
-                models = VisionModels()
-                with _quiet_stderr():  # LiteRT's C++ "INFO: Created TensorFlow Lite..." line
-                    models.preload()
-            except Exception:  # a missing runtime or file must not stop the engine
-                log.warning("People and face models unavailable; using the automatic matte.",
-                            exc_info=True)  # fmt: skip
-                models = None
-            _VISION.append(models)
-        return _VISION[0]
-
-
-@contextlib.contextmanager
-def _quiet_stderr():
-    """Silence file descriptor 2 (native code's own prints) for a moment, then restore it."""
-    sys.stderr.flush()
-    saved = os.dup(2)
+    helper = vision_helper()
+    where = str(helper.folder)
+    if where in _VISION_FAILED:
+        return None
     try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
+        return get_manager().load_helper(helper)
+    except Exception as exc:  # a missing runtime or file must not stop the engine
+        with _VISION_LOCK:
+            if where not in _VISION_FAILED:
+                _VISION_FAILED.add(where)
+                log.warning(
+                    "People and face models unavailable (%s); using the automatic matte.", exc
+                )
+        return None
 
 
 def people_matte(rgb: np.ndarray, vision, faces: list | None = None) -> np.ndarray | None:
