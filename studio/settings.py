@@ -52,6 +52,9 @@ class Settings:
     depth: str = "auto"  # "auto" (learned model if cached, else heuristic) or "heuristic"
     # The learned depth model (Depth Anything V2 Small), used only from the local HF cache.
     depth_model: str = "depth-anything/Depth-Anything-V2-Small-hf"
+    # The learned subject matte for photos without people (Segment Anything), used only from
+    # the local HF cache; "none" keeps the automatic matte.
+    matte_model: str = "facebook/sam-vit-base"
     # GB of model weights kept loaded at once (0: 90% of the GPU's memory, else half the RAM).
     model_budget_gb: float = 0.0
     # Hugging Face access, under the hub's own variable names: a token for gated or private
