@@ -10,6 +10,7 @@ import numpy as np
 
 from studio.motion.ambient import AmbientRig, check_kinds, displacement_margin
 from studio.motion.camera import CameraPath, camera_path
+from studio.motion.framing import framing_for, place
 from studio.motion.life import LifeRig
 from studio.motion.scene import Scene
 from studio.plan import VariantPlan
@@ -60,16 +61,8 @@ class PlanRig:
         self.y = np.arange(H, dtype=np.float64) + 0.5 - H / 2.0
 
         cam = plan.camera
-        if tuple(cam.focus) == (0.5, 0.5) and scene.has_subject:
-            # Frame on the subject unless the plan asks for a specific point; aim at its
-            # upper part so a cropped portrait keeps the face, not the chest.
-            bx0, by0, bx1, by1 = scene.subject_box
-            target = (
-                scene.subject_center[0],
-                min(scene.subject_center[1], by0 + 0.33 * (by1 - by0)),
-            )
-        else:
-            target = (float(cam.focus[0]) * wi_ - 0.5, float(cam.focus[1]) * hi_ - 0.5)
+        # Where the frame sits: on a face, a subject, a pinned point or the plan's focus.
+        self.framing = framing_for(scene, plan)
         self.d_ref = scene.subject_depth
         layered = scene.has_subject
         self.layered = layered
@@ -84,7 +77,7 @@ class PlanRig:
         path_rng_state = rng.bit_generator.state
         focus_offset = (0.0, 0.0)
         for _ in range(2):
-            # Pushes zoom about the focus point's screen position, which depends on the fit.
+            # Pushes zoom about the push point's screen position, which depends on the fit.
             rng.bit_generator.state = path_rng_state
             path = camera_path(cam, F, plan.fps, W, H, rng, focus_offset)
             xlo, xhi, ylo, yhi = _excursion(path, self.x, self.y, w_ranges, margin)
@@ -93,9 +86,14 @@ class PlanRig:
             ylo -= margin
             yhi += margin
             sc = min((wi_ - 1 - 2 * SAFETY) / (xhi - xlo), (hi_ - 1 - 2 * SAFETY) / (yhi - ylo))
-            x0 = float(np.clip(target[0], SAFETY - sc * xlo, wi_ - 1 - SAFETY - sc * xhi))
-            y0 = float(np.clip(target[1], SAFETY - sc * ylo, hi_ - 1 - SAFETY - sc * yhi))
-            focus_offset = ((target[0] - x0) / sc, (target[1] - y0) / sc)
+            # The frame centres that keep every sample of every frame on the photo.
+            bounds = (
+                (SAFETY - sc * xlo, wi_ - 1 - SAFETY - sc * xhi),
+                (SAFETY - sc * ylo, hi_ - 1 - SAFETY - sc * yhi),
+            )
+            x0, y0, self.aims_used = place(self.framing, path, sc, (W, H), bounds)
+            push = self.framing.push_for(self.aims_used)
+            focus_offset = ((push[0] - x0) / sc, (push[1] - y0) / sc)
         self.path, self.sc, self.X0, self.Y0 = path, sc, x0, y0
 
         # Parallax weights sampled once on the output grid through the mid-clip camera.
