@@ -79,6 +79,7 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
         strength=args.strength,
         params=_model_params(args),
         subject_edits=_edits(args),
+        loop=args.loop,
     )
     out = _out_folder(args.out)
     prepared = prepare_job(job, settings)  # validates everything before the disk is touched
@@ -235,6 +236,7 @@ def cmd_shootout(args: argparse.Namespace, settings: Settings) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from studio.models.options import CACHE_MODES, DTYPES, OFFLOAD_MODES
+    from studio.plan import LOOPS
 
     parser = _Parser(
         prog="python -m studio", description="Motion Studio: photo -> short video variants."
@@ -264,6 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--duration", type=float, default=None, help="seconds (default: preset's)")
     gen.add_argument("--fps", type=int, default=None, help="frames per second (default: preset's)")
     gen.add_argument("--strength", type=float, default=1.0, help="motion strength 0..2 (default 1)")
+    gen.add_argument("--loop", choices=LOOPS, default=None,
+                     help="make each clip loop: seamless (the motion comes back to where it "
+                          "started) or boomerang (forwards, then backwards); default: plays once")  # fmt: skip
     gen.add_argument("--out", required=True, help="folder for the clips and manifest")
     gen.add_argument("--edits", type=Path, default=None, metavar="FILE.json",
                      help="subject corrections: a list of strokes, or a clip's manifest")  # fmt: skip

@@ -17,6 +17,7 @@ from studio import __version__
 from studio.backends.base import RenderContext
 from studio.encode import Staged, stage_jpeg, stage_json, stage_mp4, write_failure, write_json
 from studio.jobs import PreparedJob
+from studio.loops import loop_frames
 from studio.plan import VariantPlan
 from studio.presets import Preset
 from studio.settings import Settings
@@ -111,6 +112,7 @@ class _JobWriter:
         manifest and poster: everything under temp names until published. facts, what the
         backend reported about the render, go into the manifest's plan as params.rendered."""
         name = clip_name(self.p.preset, plan)
+        frames = loop_frames(frames, plan)  # a boomerang or cross-faded loop, as planned
         keep: list[np.ndarray] = []
         if self.settings.score:  # scored without decoding the clip again
             frames = _tee_small(frames, keep)

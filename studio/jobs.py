@@ -11,8 +11,9 @@ from studio.backends import get_backend
 from studio.backends.base import Backend
 from studio.errors import JobError, clip_text
 from studio.images import Photo, load_photo
+from studio.loops import with_loop
 from studio.motion.edits import SubjectEdit, parse_edits
-from studio.plan import VariantPlan
+from studio.plan import LOOPS, VariantPlan
 from studio.presets import ASPECTS, Preset, PresetLibrary, load_library
 from studio.settings import Settings
 from studio.variants import plan_variants
@@ -40,6 +41,7 @@ class Job:
     params: dict[str, Any] = field(default_factory=dict)
     # The user's corrections to the subject matte (studio.motion.edits.SubjectEdit), in order.
     subject_edits: tuple = ()
+    loop: str | None = None  # "seamless", "boomerang" (studio.plan.LOOPS) or None: plays once
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -73,6 +75,7 @@ def form_job(
     strength: Any = 1.0,
     model_path: str = "",
     subject_edits: Any = None,
+    loop: Any = None,
 ) -> Job:
     """A Job from the studio's form (or its API), as sent: -1 is a random seed, 0 or empty
     means the preset's value. Nothing is coerced here; prepare_job refuses what is wrong."""
@@ -88,6 +91,7 @@ def form_job(
         strength=1.0 if strength is None else strength,
         params={"model_path": model_path} if model_path else {},
         subject_edits=() if subject_edits is None else subject_edits,
+        loop=loop or None,
     )
 
 
@@ -142,6 +146,8 @@ def validate_job(job: Job) -> None:
     if job.duration is not None:
         _check_number("Duration (seconds)", job.duration, 0.1, 30)
     _check_number("Strength", job.strength, 0, 2)
+    if job.loop is not None and job.loop not in LOOPS:
+        raise JobError(f"Loop must be {' or '.join(LOOPS)}; got '{clip_text(job.loop)}'.")
     parse_edits(job.subject_edits)
 
 
@@ -213,6 +219,7 @@ def prepare_job(job: Job, settings: Settings, library: PresetLibrary | None = No
         strength=float(job.strength),
         params=job.params,
     )
+    plans = with_loop(plans, job.loop, backend.id)
     job = replace(job, seed=seed, subject_edits=edits)
     return PreparedJob(job, seed, photo, preset, backend, plans, warnings, edits)
 

@@ -26,6 +26,12 @@ AMBIENT_KINDS = (
     "shimmer",
 )
 EASINGS = ("linear", "ease-in-out", "ease-out", "ease-in", "smooth")
+# How a clip loops, as a job asks for it: "seamless" (the motion itself is periodic, so the
+# last frame flows into the first) or "boomerang" (played forwards, then backwards).
+LOOPS = ("seamless", "boomerang")
+# What a plan may carry: a job's loop, or "crossfade", the seamless loop of a backend that
+# cannot make its motion periodic (a model take), made after rendering (studio.loops).
+PLAN_LOOPS = (*LOOPS, "crossfade")
 
 
 @dataclass(frozen=True)
@@ -68,10 +74,16 @@ class VariantPlan:
     negative_prompt: str = ""
     # Backend-specific knobs (steps, guidance, offload...) travel here untouched.
     params: dict[str, Any] = field(default_factory=dict)
+    loop: str | None = None  # one of PLAN_LOOPS, or None for a clip that plays once
 
     @property
     def duration(self) -> float:
         return self.frames / self.fps
+
+    @property
+    def periodic(self) -> bool:
+        """True when the renderer must make every motion repeat after exactly `frames` frames."""
+        return self.loop == "seamless"
 
     @property
     def still(self) -> bool:

@@ -4,6 +4,11 @@ Every effect is temporally continuous: displacement fields are fixed spatial pat
 whose phase advances with time (sin(phi + wt) = sin(phi)cos(wt) + cos(phi)sin(wt), so a
 frame costs two weighted adds), and fog is noise that drifts by sub-pixel steps. A
 portrait's own motions (breathing, blinks, a head turn) live in studio.motion.life.
+
+For a seamless loop (periodic) every effect repeats after the clip's frame count: waves
+run a whole number of cycles per loop, the light sweep's band leaves one side as it comes
+in on the other, and the two effects that drift one way (clouds, fog) are cross-faded with
+themselves one loop earlier, so at the loop's end they are back where they started.
 """
 
 from __future__ import annotations
@@ -93,12 +98,16 @@ class AmbientRig:
         sample: Callable[[np.ndarray], np.ndarray],
         fog_depth: np.ndarray,
         fog_colour: np.ndarray,
+        periodic: bool = False,
     ) -> None:
-        """sample(mask) resamples a working-resolution mask onto the output grid."""
+        """sample(mask) resamples a working-resolution mask onto the output grid; periodic
+        makes every effect repeat after `frames` frames (a seamless loop)."""
         check_kinds(ambient)
         s = strengths(ambient)
         self.fps = max(float(fps), 1e-3)
         self.frames = frames
+        self.periodic = periodic
+        self.period = max(frames, 1) / self.fps  # s; frame `frames` is the loop's frame 0
         self.width, self.height = width, height
         unit = math.sqrt(width * height)
         self.waves: list[_Wave] = []
@@ -121,7 +130,7 @@ class AmbientRig:
                     _Wave(
                         amp * weight * mask,
                         phase,
-                        2 * math.pi * freq * rng.uniform(0.85, 1.15),
+                        self._omega(freq, rng.uniform(0.85, 1.15)),
                         0.35,
                     )
                 )
@@ -132,7 +141,7 @@ class AmbientRig:
                 noise = smooth_noise(rng, shape, 8)
                 phase = 2.0 * math.pi * (ys / (wl * unit) + 0.6 * noise + 0.1 * xs / unit)
                 self.waves.append(
-                    _Wave(amp * (1.0 - 0.4 * k) * mask, phase, 2 * math.pi * freq, 0.5, 1.0)
+                    _Wave(amp * (1.0 - 0.4 * k) * mask, phase, self._omega(freq), 0.5, 1.0)
                 )
         if "clouds" in s:
             mask = sample("sky")
@@ -143,9 +152,7 @@ class AmbientRig:
             noise = smooth_noise(rng, shape, 5)
             phase = 2.0 * math.pi * (1.5 * noise + xs / (0.5 * unit))
             self.waves.append(
-                _Wave(
-                    1.5 * WIND_AMP * unit * s["clouds"] * sc * mask, phase, 2 * math.pi * 0.2, 0.5
-                )
+                _Wave(1.5 * WIND_AMP * unit * s["clouds"] * sc * mask, phase, self._omega(0.2), 0.5)
             )
 
         self.sweep = s.get("light-sweep", 0.0)
@@ -175,6 +182,18 @@ class AmbientRig:
             np.empty(shape, np.float32) if (self.waves or self.cloud_field is not None) else None
         )
 
+    def _omega(self, freq: float, scale: float = 1.0) -> float:
+        """Angular frequency for freq * scale Hz; in a loop, the nearest whole number of
+        cycles per loop."""
+        if self.periodic:
+            return 2 * math.pi * max(1, round(freq * scale * self.period)) / self.period
+        return 2 * math.pi * freq * scale
+
+    def _loop_weight(self, i: int) -> float:
+        """How much of a drifting effect comes from one loop earlier: 0 at the loop's first
+        frame, rising evenly to 1 at the frame after its last, which is the first again."""
+        return i / max(self.frames, 1) if self.periodic else 0.0
+
     def _fog_size(self) -> tuple[int, int]:
         cw = max(4, self.width // 8)
         ch = max(4, self.height // 8)
@@ -184,6 +203,11 @@ class AmbientRig:
     def displaces(self) -> bool:
         return self.buf is not None
 
+    @property
+    def drifts_back(self) -> bool:
+        """True when frames also need the sky as it was one loop earlier (see drift_back)."""
+        return self.periodic and self.cloud_field is not None
+
     def displace(self, i: int, mx: np.ndarray, my: np.ndarray) -> None:
         """Add this frame's ambient displacement (working px) to the background maps."""
         t = i / self.fps
@@ -191,6 +215,20 @@ class AmbientRig:
             wave.add(t, mx, my, self.buf)
         if self.cloud_field is not None:
             cv2.scaleAdd(self.cloud_field, self.cloud_speed * t, mx, dst=mx)
+
+    def drift_back(self, i: int, mx: np.ndarray, out: np.ndarray) -> float:
+        """For a seamless loop with clouds: fill out with the maps mx as they were one loop
+        earlier (the sky drifted one period less) and return how much of frame i to take
+        from that earlier sky; 0 (out untouched) when nothing needs it.
+
+        The drift d(t) is linear, so (1 - w) S(d(t)) + w S(d(t) - d(P)) with w = t / P is
+        S(0) at t = 0 and at t = P: the sky slides on all the time and is back at its start.
+        """
+        w = self._loop_weight(i)
+        if not self.drifts_back or w <= 0.0:
+            return 0.0
+        cv2.scaleAdd(self.cloud_field, -self.cloud_speed * self.period, mx, dst=out)
+        return w
 
     def shade(
         self,
@@ -214,7 +252,8 @@ class AmbientRig:
         rw, rh = x1 - x0, y1 - y0
         if rw < 2 or rh < 2:
             return frame
-        p = i / max(self.frames - 1, 1)
+        # In a loop the band runs on a circle: frame `frames` would show it where frame 0 does.
+        p = i / max(self.frames if self.periodic else self.frames - 1, 1)
         p = p * p * (3 - 2 * p)
         sw, sh = max(2, rw // 4), max(2, rh // 4)
         ca, sa = math.cos(self.sweep_angle), math.sin(self.sweep_angle)
@@ -222,7 +261,12 @@ class AmbientRig:
         v = (np.arange(sh, dtype=np.float32) / max(sh - 1, 1))[:, None]
         q = (u * ca + v * sa * (rh / max(rw, 1))) / (ca + sa * rh / max(rw, 1))
         pos = -0.25 + 1.5 * p
-        band = np.exp(-(((q - pos) / 0.11) ** 2)).astype(np.float32)
+        off = q - pos
+        if self.periodic:
+            # The band's path, -0.25 to 1.25, closes up: its tail leaves on one side as it
+            # enters on the other (it is off the subject at both ends, so the wrap is unseen).
+            off = (off + 0.75) % 1.5 - 0.75
+        band = np.exp(-((off / 0.11) ** 2)).astype(np.float32)
         band = cv2.resize(band, (rw, rh), interpolation=cv2.INTER_LINEAR)
         k = band * self.sweep_gloss[y0:y1, x0:x1]
         if alpha is not None:
@@ -234,8 +278,7 @@ class AmbientRig:
         frame[y0:y1, x0:x1] = cv2.blendLinear(patch, white, inv, k)
         return frame
 
-    def _fog(self, i, frame):
-        t = i / self.fps
+    def _fog_density(self, t: float) -> np.ndarray:
         cw, ch = self._fog_size()
         dens = np.zeros((ch, cw), np.float32)
         for k, (tex, (vx, vy)) in enumerate(zip(self.fog_tex, self.fog_vel, strict=True)):
@@ -251,6 +294,15 @@ class AmbientRig:
                 borderMode=cv2.BORDER_REFLECT101,
             )
             cv2.scaleAdd(layer, 0.6 if k == 0 else 0.4, dens, dst=dens)
+        return dens
+
+    def _fog(self, i, frame):
+        t = i / self.fps
+        dens = self._fog_density(t)
+        w = self._loop_weight(i)
+        if w > 0.0:
+            # Cross-faded with the fog one loop earlier (cheap: the density is 1/8 size).
+            dens = cv2.addWeighted(dens, 1.0 - w, self._fog_density(t - self.period), w, 0.0)
         dens = np.clip(dens * 1.3 - 0.15, 0.0, 1.0) * self.fog_weight
         f = cv2.resize(dens, (self.width, self.height), interpolation=cv2.INTER_CUBIC)
         np.clip(f, 0.0, 1.0, out=f)

@@ -58,13 +58,65 @@ def _progress(frames: int) -> np.ndarray:
     return np.arange(frames, dtype=np.float64) / (frames - 1)
 
 
-def _sway(rng: np.random.Generator, t: np.ndarray, freqs: tuple[float, float]) -> np.ndarray:
-    """Sum of three slow sinusoids with seeded frequencies and phases, peak about 1."""
-    out = np.zeros_like(t)
+# A seamless loop travels out and back in the time the one-way move takes; going this share
+# of the way keeps its top speed where the preset has it, so a slow push stays slow: an
+# ease-in-out push peaks at 1.5 times its mean speed, (1 - cos 2 pi u) / 2 at pi / 2 times
+# it; the orbit's ellipse at pi times the arc's width a clip, the smooth arc at 1.875 times.
+LOOP_REACH = 0.5
+
+
+def _there_and_back(frames: int) -> np.ndarray:
+    """Progress 0 -> 1 -> 0 over one loop of `frames` frames, (1 - cos 2 pi u) / 2.
+
+    Frame `frames` (one past the last) is phase 1, the same as frame 0, and the curve is
+    at rest at both ends and at its turn, so a looped move never jerks at the seam.
+    """
+    u = np.arange(frames, dtype=np.float64) / max(frames, 1)
+    return 0.5 - 0.5 * np.cos(2.0 * math.pi * u)
+
+
+# One sinusoid of a sway: (weight, frequency in Hz, phase); the weights sum to about 1.96.
+Wave = tuple[float, float, float]
+
+
+def _sway_waves(
+    rng: np.random.Generator, freqs: tuple[float, float], period: float | None = None
+) -> list[Wave]:
+    """Three slow sinusoids with seeded frequencies and phases.
+
+    With a period (s), each frequency is rounded to a whole number of cycles per period,
+    all different (three equal ones would add up to one plain sine), so the sway repeats;
+    a wave made faster that way is made smaller in step, so it moves no faster than asked.
+    """
+    waves = []
+    cycles = 0
     for k in range(3):
         f = rng.uniform(*freqs) * (1.0 + 0.35 * k)
-        out += math.pow(0.6, k) * np.sin(2.0 * math.pi * f * t + rng.uniform(0, 2 * math.pi))
-    return out / 1.96
+        phase = rng.uniform(0, 2 * math.pi)
+        weight = math.pow(0.6, k)
+        if period:
+            cycles = max(cycles + 1, round(f * period))
+            weight *= min(1.0, f * period / cycles)
+            f = cycles / period
+        waves.append((weight, f, phase))
+    return waves
+
+
+def _sway(waves: list[Wave], t: np.ndarray) -> np.ndarray:
+    """The sway at times t (s), peak about 1."""
+    return sum(w * np.sin(2.0 * math.pi * f * t + ph) for w, f, ph in waves) / 1.96
+
+
+def _sway_speed(waves: list[Wave], t: np.ndarray) -> np.ndarray:
+    """Its rate of change at times t (per second)."""
+    return (
+        sum(2.0 * math.pi * f * w * np.cos(2.0 * math.pi * f * t + ph) for w, f, ph in waves) / 1.96
+    )
+
+
+def _slowest(speeds: list[np.ndarray], t: np.ndarray) -> float:
+    """The time in t at which the summed squares of the speeds are least."""
+    return float(t[int(np.argmin(sum(v * v for v in speeds)))])
 
 
 def camera_path(
@@ -75,16 +127,29 @@ def camera_path(
     height: int,
     rng: np.random.Generator,
     focus_offset: tuple[float, float] = (0.0, 0.0),
+    periodic: bool = False,
 ) -> CameraPath:
     """The eased path for one camera move; focus_offset is the focus point's screen position
-    relative to the frame centre (output px), which push-in and pull-out zoom towards."""
+    relative to the frame centre (output px), which push-in and pull-out zoom towards.
+
+    periodic: the path repeats after `frames` frames (frame `frames` would equal frame 0),
+    for a seamless loop. A move that travels somewhere comes back on the smooth curve
+    (1 - cos 2 pi u) / 2 instead of its easing: push-in pushes in and returns, pull-out
+    pulls back and returns, pan and tilt look across and back, dolly-zoom stretches the
+    depth and relaxes it. Orbit goes on round: its usual arc over the first half of the
+    loop, then back on the other side of an ellipse. Each goes LOOP_REACH of its one-way
+    travel, so it moves about as fast as the preset's move, not twice as fast. Handheld sways with whole cycles per loop, and the loop starts where
+    the sway is slowest, so the seam falls at the calmest moment. Locked-off needs nothing.
+    """
     if move.move not in CAMERA_MOVES:
         raise JobError(f"Unknown camera move '{move.move}'; use one of {', '.join(CAMERA_MOVES)}.")
     n = max(int(frames), 1)
     s = float(np.clip(move.strength, 0.0, 1.0))
     unit = math.sqrt(width * height)  # aspect-neutral "frame size"
-    p = ease(move.easing, _progress(n))
-    t = np.arange(n, dtype=np.float64) / max(float(fps), 1e-3)
+    fps = max(float(fps), 1e-3)
+    p = LOOP_REACH * _there_and_back(n) if periodic else ease(move.easing, _progress(n))
+    t = np.arange(n, dtype=np.float64) / fps
+    period = n / fps if periodic else None
     ang = math.radians(move.direction)
     dx, dy = math.cos(ang), -math.sin(ang)  # screen y points down, angle 90 = up
     zero = np.zeros(n)
@@ -108,19 +173,26 @@ def camera_path(
         else:
             ux, uy = (0.0, -1.0) if math.sin(ang) >= 0 else (0.0, 1.0)
             gain = 0.35
-        cx = travel * (p - 0.5) * ux
-        cy = travel * (p - 0.5) * uy
+        mid = 0.5 * LOOP_REACH if periodic else 0.5  # a loop looks either side of centre
+        cx = travel * (p - mid) * ux
+        cy = travel * (p - mid) * uy
         # Looking further right moves near layers faster across the screen than far ones.
         px = -gain * cx
         py = -gain * cy
         zoom = np.full(n, 1.0 + 0.02 * s)
     elif move.move == "orbit":
-        amp = 0.045 * unit * s
+        amp = 0.045 * unit * s * (LOOP_REACH if periodic else 1.0)
         sign = 1.0 if math.cos(ang) >= 0 else -1.0
-        u = 2.0 * p - 1.0
         # The subject plane stays put while nearer and farther layers swing in an arc.
+        if periodic:
+            turn = 2.0 * math.pi * np.arange(n, dtype=np.float64) / n
+            u = -np.cos(turn)
+            arc = np.sin(turn)  # the usual arc, then its mirror on the way back
+        else:
+            u = 2.0 * p - 1.0
+            arc = 1.0 - u * u
         px = amp * u * sign
-        py = -0.25 * amp * (1.0 - u * u)
+        py = -0.25 * amp * arc
         zoom = 1.0 + 0.05 * s * p
         roll = 0.004 * s * u * sign
     elif move.move == "dolly-zoom":
@@ -130,11 +202,23 @@ def camera_path(
         zoom = np.full(n, 1.0 + 0.04 * s)
     elif move.move == "handheld":
         amp = 0.01 * unit * s
-        cx = amp * _sway(rng, t, (0.08, 0.22))
-        cy = 0.8 * amp * _sway(rng, t, (0.08, 0.22))
+        sway_x = _sway_waves(rng, (0.08, 0.22), period)
+        sway_y = _sway_waves(rng, (0.08, 0.22), period)
+        sway_roll = _sway_waves(rng, (0.06, 0.16), period)
+        if period:
+            # Any start is as good as another in a loop: take the calmest (roll counted as the
+            # sideways pixels it moves half-way out from the centre).
+            fine = np.arange(256, dtype=np.float64) * period / 256
+            t = t + _slowest(
+                [amp * _sway_speed(sway_x, fine), 0.8 * amp * _sway_speed(sway_y, fine),
+                 0.5 * unit * 0.003 * s * _sway_speed(sway_roll, fine)],
+                fine,
+            )  # fmt: skip
+        cx = amp * _sway(sway_x, t)
+        cy = 0.8 * amp * _sway(sway_y, t)
         px = -0.4 * cx
         py = -0.4 * cy
-        roll = 0.003 * s * _sway(rng, t, (0.06, 0.16))
+        roll = 0.003 * s * _sway(sway_roll, t)
         zoom = np.full(n, 1.0 + 0.015 * s)
     # locked-off: the identity path
     return CameraPath(

@@ -126,6 +126,15 @@ def closure_curve(blinks, frames: int, fps: float) -> np.ndarray:
     return c
 
 
+def _loop_blinks(blinks, period: float, spacing: float = 1.0):
+    """The blinks of a loop `period` s long: a late blink that would come too soon before
+    the first one of the next time round is left out (the first is always kept)."""
+    if not blinks:
+        return blinks
+    wrap = blinks[0][0] + period
+    return [blinks[0]] + [b for b in blinks[1:] if wrap - b[0] >= BLINK_GAP_S[0] * spacing]
+
+
 @dataclass(frozen=True)
 class _Eye:
     """One eye that can blink: its own frame and its lids as tables along the eye.
@@ -154,6 +163,9 @@ class LifeRig:
     """
 
     def __init__(self, scene: Scene, plan: VariantPlan) -> None:
+        """In a seamless loop (plan.periodic) every motion repeats after plan.frames frames:
+        the head turns and the chest breathes a whole number of times per loop, and the
+        blinks, which always end inside the clip, keep their natural gap across the seam."""
         self.scene = scene
         self.plan = plan
         frames = max(int(plan.frames), 1)
@@ -174,23 +186,31 @@ class LifeRig:
             return
         duration = (frames - 1) / fps
         t = np.arange(frames) / fps
+        # The head turn and breath fit this span: to the last frame, or in a loop to the
+        # frame after it, which is the first again.
+        span = frames / fps if plan.periodic else duration
 
         # 1. When things happen: blink closure, head angles and breath, per frame.
         if s.get("blink"):
             # A blink always closes the eye; a weaker one only comes less often.
             blinks = blink_times(plan.seed, duration, 1.0 / s["blink"])
+            if plan.periodic:
+                blinks = _loop_blinks(blinks, frames / fps, 1.0 / s["blink"])
             self.closure = closure_curve(blinks, frames, fps)
         if s.get("head-turn"):
             rng = np.random.default_rng([plan.seed, HEAD_SEED])
             amp = math.radians(HEAD_TURN_DEG) * s["head-turn"]
             angle = math.radians(rng.uniform(-35.0, 35.0))
             side = 1.0 if rng.random() < 0.5 else -1.0
-            cycles = max(1, round(duration / HEAD_CYCLE_S))
-            shape = np.sin(math.pi * t * cycles / max(duration, 1e-3)) ** 2
+            cycles = max(1, round(span / HEAD_CYCLE_S))
+            shape = np.sin(math.pi * t * cycles / max(span, 1e-3)) ** 2
             self.yaw = side * amp * math.cos(angle) * shape
             self.pitch = 0.7 * amp * math.sin(angle) * shape
         if s.get("breathing"):
-            self.breath = s["breathing"] * (0.5 - 0.5 * np.cos(2.0 * math.pi * t / BREATH_PERIOD))
+            period = BREATH_PERIOD
+            if plan.periodic:
+                period = span / max(1, round(span / BREATH_PERIOD))
+            self.breath = s["breathing"] * (0.5 - 0.5 * np.cos(2.0 * math.pi * t / period))
 
         # 2. Where: the coarse head and body fields, and each face's eyes.
         if np.any(self.yaw) or np.any(self.pitch) or np.any(self.breath):

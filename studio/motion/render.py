@@ -79,7 +79,7 @@ class PlanRig:
         for _ in range(2):
             # Pushes zoom about the push point's screen position, which depends on the fit.
             rng.bit_generator.state = path_rng_state
-            path = camera_path(cam, F, plan.fps, W, H, rng, focus_offset)
+            path = camera_path(cam, F, plan.fps, W, H, rng, focus_offset, plan.periodic)
             xlo, xhi, ylo, yhi = _excursion(path, self.x, self.y, w_ranges, margin)
             xlo -= margin
             xhi += margin
@@ -135,7 +135,10 @@ class PlanRig:
             lambda name: self._sample(getattr(scene, name)),
             self._sample(bg_depth),
             fog_colour,
+            plan.periodic,
         )
+        # The sky's maps one loop earlier, for clouds in a seamless loop.
+        self.back_mx = np.empty((H, W), np.float32) if self.ambient.drifts_back else None
 
     def _sample(self, field: np.ndarray) -> np.ndarray:
         return cv2.remap(
@@ -202,6 +205,13 @@ class PlanRig:
             self.ambient.displace(i, mx, my)
         plate = scene.plate if self.layered else scene.image
         frame = cv2.remap(plate, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101)
+        if self.back_mx is not None:
+            w = self.ambient.drift_back(i, mx, self.back_mx)
+            if w > 0.0:
+                back = cv2.remap(
+                    plate, self.back_mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT_101
+                )
+                frame = cv2.addWeighted(frame, 1.0 - w, back, w, 0.0)
         alpha = None
         if self.roi is not None:
             x0, y0, x1, y1 = self.roi
