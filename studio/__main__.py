@@ -79,6 +79,8 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
         strength=args.strength,
         params=_model_params(args),
         subject_edits=_edits(args),
+        prompt=args.prompt,
+        negative_prompt=args.negative_prompt,
         loop=args.loop,
     )
     out = _out_folder(args.out)
@@ -265,7 +267,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     gen.add_argument("--duration", type=float, default=None, help="seconds (default: preset's)")
     gen.add_argument("--fps", type=int, default=None, help="frames per second (default: preset's)")
-    gen.add_argument("--strength", type=float, default=1.0, help="motion strength 0..2 (default 1)")
+    gen.add_argument("--strength", type=float, default=None,
+                     help="motion strength 0..2 (default: the preset's, 1 for the built-ins)")  # fmt: skip
     gen.add_argument("--loop", choices=LOOPS, default=None,
                      help="make each clip loop: seamless (the motion comes back to where it "
                           "started) or boomerang (forwards, then backwards); default: plays once")  # fmt: skip
@@ -284,6 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="GPU memory mode (default: the model's)")  # fmt: skip
     model.add_argument("--cache", choices=CACHE_MODES,
                        default=None, help="step-cache acceleration (default: none)")  # fmt: skip
+    model.add_argument("--prompt", default=None,
+                       help="your own prompt for every take (default: the preset's phrasings)")  # fmt: skip
+    model.add_argument("--negative-prompt", default=None,
+                       help="what to avoid (default: the preset's; '' for none)")  # fmt: skip
     model.add_argument("--device", default=None, help="cuda, cuda:1, mps or cpu (default: auto)")
     model.add_argument("--dtype", choices=tuple(DTYPES), default=None, help="(default: auto)")
 

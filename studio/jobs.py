@@ -14,7 +14,7 @@ from studio.images import Photo, load_photo
 from studio.loops import with_loop
 from studio.motion.edits import SubjectEdit, parse_edits
 from studio.plan import LOOPS, VariantPlan
-from studio.presets import ASPECTS, Preset, PresetLibrary, load_library
+from studio.presets import ASPECTS, Preset, PresetLibrary, load_library, text_problem
 from studio.settings import Settings
 from studio.variants import plan_variants
 
@@ -37,10 +37,14 @@ class Job:
     frames: int | None = None  # explicit frame count wins over duration
     duration: float | None = None
     fps: int | None = None
-    strength: float = 1.0
+    strength: float | None = None  # None = the preset's (1 for the built-ins)
     params: dict[str, Any] = field(default_factory=dict)
     # The user's corrections to the subject matte (studio.motion.edits.SubjectEdit), in order.
     subject_edits: tuple = ()
+    # The user's own wording for text-conditioned models; None = the preset's (whose takes
+    # cycle through its phrasings). A prompt given here goes to every take.
+    prompt: str | None = None
+    negative_prompt: str | None = None  # "" = none at all
     loop: str | None = None  # "seamless", "boomerang" (studio.plan.LOOPS) or None: plays once
 
     def to_dict(self) -> dict[str, Any]:
@@ -75,6 +79,8 @@ def form_job(
     strength: Any = 1.0,
     model_path: str = "",
     subject_edits: Any = None,
+    prompt: Any = None,
+    negative_prompt: Any = None,
     loop: Any = None,
 ) -> Job:
     """A Job from the studio's form (or its API), as sent: -1 is a random seed, 0 or empty
@@ -88,9 +94,11 @@ def form_job(
         aspect=None if aspect in (None, "", "preset") else aspect,
         duration=duration or None,
         fps=fps or None,
-        strength=1.0 if strength is None else strength,
+        strength=strength,
         params={"model_path": model_path} if model_path else {},
         subject_edits=() if subject_edits is None else subject_edits,
+        prompt=prompt,
+        negative_prompt=negative_prompt,
         loop=loop or None,
     )
 
@@ -119,6 +127,18 @@ def _check_text(name: str, value: Any, example: str) -> None:
         raise JobError(f"{name} must be one name such as {example}.")
 
 
+def _check_prompt(name: str, value: Any, *, empty_ok: bool) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise JobError(f"{name} must be text.")
+    if not value.strip() and not empty_ok:
+        raise JobError(f"{name} is empty; write one, or leave it out to use the preset's.")
+    problem = text_problem(value)
+    if problem:
+        raise JobError(f"{name} {problem}.")
+
+
 def validate_job(job: Job) -> None:
     """Refuse impossible settings with one clear sentence, before anything touches the disk."""
     _check_text("The preset", job.preset, "product/slow-push-in")
@@ -145,7 +165,10 @@ def validate_job(job: Job) -> None:
         _check_number("FPS", job.fps, 1, 60, integer=True)
     if job.duration is not None:
         _check_number("Duration (seconds)", job.duration, 0.1, 30)
-    _check_number("Strength", job.strength, 0, 2)
+    if job.strength is not None:
+        _check_number("Strength", job.strength, 0, 2)
+    _check_prompt("The prompt", job.prompt, empty_ok=False)
+    _check_prompt("The negative prompt", job.negative_prompt, empty_ok=True)
     if job.loop is not None and job.loop not in LOOPS:
         raise JobError(f"Loop must be {' or '.join(LOOPS)}; got '{clip_text(job.loop)}'.")
     parse_edits(job.subject_edits)
@@ -208,6 +231,7 @@ def prepare_job(job: Job, settings: Settings, library: PresetLibrary | None = No
             job.aspect or preset.aspect, photo.rgb.shape[1::-1], settings.long_side
         )
     warnings = (*photo.warnings, *_enlarge_warning(photo.original_size, (width, height)))
+    strength = preset.strength if job.strength is None else float(job.strength)
     plans = plan_variants(
         preset,
         seed=seed,
@@ -216,11 +240,13 @@ def prepare_job(job: Job, settings: Settings, library: PresetLibrary | None = No
         height=height,
         frames=frames,
         fps=fps,
-        strength=float(job.strength),
+        strength=strength,
         params=job.params,
+        prompt=None if job.prompt is None else job.prompt.strip(),
+        negative_prompt=None if job.negative_prompt is None else job.negative_prompt.strip(),
     )
     plans = with_loop(plans, job.loop, backend.id)
-    job = replace(job, seed=seed, subject_edits=edits)
+    job = replace(job, seed=seed, strength=strength, subject_edits=edits)
     return PreparedJob(job, seed, photo, preset, backend, plans, warnings, edits)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,27 @@ ASPECTS: dict[str, Aspect] = {
 # Files in presets/ that are not preset families (the model catalog lives there too).
 NOT_PRESETS = {"models.yaml"}
 
+# A prompt longer than this is far past what any text encoder here reads (T5 stops at 512
+# tokens, about 2,000 characters of English; CLIP at 77 tokens).
+MAX_PROMPT_CHARS = 1000
+MAX_PHRASINGS = 8  # a preset's prompt plus its alternatives: one for each of up to 8 takes
+# Characters that change how text is shown rather than what it says: bidirectional overrides
+# and isolates can make a prompt read differently on screen than it is sent.
+_BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def text_problem(text: str, limit: int = MAX_PROMPT_CHARS) -> str | None:
+    """Why a prompt or name cannot be used, as the end of a sentence, or None when it can."""
+    if len(text) > limit:
+        return f"is longer than {limit} characters ({len(text)}); shorten it"
+    for ch in text:
+        if unicodedata.category(ch) in ("Cc", "Cs") or ch in _BIDI_CONTROLS:
+            return (
+                "contains a control character (such as a line break or tab); "
+                "write it as one line of plain text"
+            )
+    return None
+
 
 @dataclass(frozen=True)
 class Variation:
@@ -65,10 +87,19 @@ class Preset:
     variation: Variation = field(default_factory=Variation)
     source: str = ""  # the file it came from, for error messages
     order: float = 100  # families are listed by this, then by name
+    # Other wordings of the prompt: the takes of a job cycle through (prompt, *prompts).
+    prompts: tuple[str, ...] = ()
+    strength: float = 1.0  # the motion strength a job uses unless it says otherwise
+    based_on: str = ""  # a saved preset: the id of the preset it was saved from
 
     @property
     def name(self) -> str:
         return self.id.split("/", 1)[1]
+
+    @property
+    def phrasings(self) -> tuple[str, ...]:
+        """Every wording of the prompt, the main one first."""
+        return (self.prompt, *self.prompts)
 
 
 class _Fields(FieldReader):
@@ -80,7 +111,29 @@ class _Fields(FieldReader):
         value = self.get(name, str, default)
         if default is ... and not value.strip():
             raise self.fail(name, "must not be empty.")
+        problem = text_problem(value.strip())
+        if problem:
+            raise self.fail(name, f"{problem}.")
         return value.strip()
+
+    def phrasings(self, name: str, prompt: str) -> tuple[str, ...]:
+        """Alternative wordings of `prompt`: distinct, non-empty, plain one-line texts."""
+        items = self.get(name, list, [])
+        if len(items) + 1 > MAX_PHRASINGS:
+            raise self.fail(name, f"may list at most {MAX_PHRASINGS - 1} alternative prompts.")
+        seen, out = {prompt}, []
+        for i, item in enumerate(items):
+            if not isinstance(item, str) or not item.strip():
+                raise self.fail(name, f"entry {i + 1} must be a non-empty text, got {item!r}.")
+            text = item.strip()
+            problem = text_problem(text)
+            if problem:
+                raise self.fail(name, f"entry {i + 1} {problem}.")
+            if text in seen:
+                raise self.fail(name, f"entry {i + 1} repeats another phrasing: '{text}'.")
+            seen.add(text)
+            out.append(text)
+        return tuple(out)
 
     def number(self, name: str, lo: float, hi: float, default: Any = ...) -> float:
         value = self.get(name, float, default)
@@ -158,13 +211,22 @@ def _parse_preset(raw: Any, family: str, where: str, order: float = 100) -> Pres
         easing=tuple(easing),
         flip=var.get("flip", bool, False),
     )
+    prompt = f.text("prompt")
+    based_on = f.text("based_on", "")
+    if based_on and (len(based_on) > 200 or based_on.count("/") != 1):
+        raise f.fail(
+            "based_on", f"must be a preset id such as product/slow-push-in, got '{based_on}'."
+        )
     return Preset(
         id=f"{family}/{name}",
         family=family,
         title=f.text("title"),
         description=f.text("description"),
-        prompt=f.text("prompt"),
+        prompt=prompt,
+        prompts=f.phrasings("prompts", prompt),
         negative_prompt=f.text("negative_prompt", ""),
+        strength=d.number("strength", 0.0, 2.0, 1.0),
+        based_on=based_on,
         camera=camera,
         ambient=tuple(ambient),
         duration=d.number("duration", 0.5, 20.0, 3.0),
@@ -176,19 +238,8 @@ def _parse_preset(raw: Any, family: str, where: str, order: float = 100) -> Pres
     )
 
 
-def load_file(path: Path) -> list[Preset]:
-    """Parse one family file; raises PresetError naming the file and field."""
-    where = str(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None)
-        why = f" ({problem})" if problem else ""
-        raise PresetError(f"{where}: is not valid YAML{at}{why}.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PresetError(f"{where}: cannot be read ({exc.__class__.__name__}).") from None
+def parse_family(data: Any, where: str) -> list[Preset]:
+    """Validate one family file's parsed YAML; raises PresetError naming `where` and the field."""
     top = _Fields(data, where)
     family = top.text("family")
     if not family.replace("-", "").isalnum() or family != family.lower():
@@ -200,6 +251,29 @@ def load_file(path: Path) -> list[Preset]:
     return [
         _parse_preset(item, family, f"{where} presets[{i}]", order) for i, item in enumerate(items)
     ]
+
+
+def parse_text(text: str, where: str) -> list[Preset]:
+    """Validate one family file's text, exactly as the studio loads it from disk."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None)
+        why = f" ({problem})" if problem else ""
+        raise PresetError(f"{where}: is not valid YAML{at}{why}.") from None
+    return parse_family(data, where)
+
+
+def load_file(path: Path) -> list[Preset]:
+    """Parse one family file; raises PresetError naming the file and field."""
+    where = str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PresetError(f"{where}: cannot be read ({exc.__class__.__name__}).") from None
+    return parse_text(text, where)
 
 
 @dataclass
@@ -238,12 +312,33 @@ def _family_files(folder: Path) -> list[Path]:
     )
 
 
-def load_library(builtin_dir: Path = BUILTIN_DIR, user_dir: Path | None = None) -> PresetLibrary:
-    """Load built-in presets (errors are fatal: they are ours) and merge a user folder.
+def load_folder(folder: Path) -> tuple[list[Preset], list[str]]:
+    """The presets of every family file in a user folder, and a warning for each broken file.
 
-    A broken user file is skipped with a warning naming it, so one typo does not take
-    down the studio; the remaining user files still load.
+    A broken user file is skipped with a warning naming it, so one typo does not take down
+    the studio; the remaining files still load. A missing folder has no presets.
     """
+    folder = Path(folder).expanduser()
+    if not folder.is_dir():
+        exists = folder.exists()
+        return [], [f"User presets folder {folder} is not a folder; ignored."] if exists else []
+    presets: list[Preset] = []
+    warnings: list[str] = []
+    for path in _family_files(folder):
+        try:
+            presets += load_file(path)
+        except PresetError as exc:
+            warnings.append(f"Skipped user preset file: {exc}")
+    return presets, warnings
+
+
+def _library(presets: dict[str, Preset], warnings: list[str]) -> PresetLibrary:
+    ordered = sorted(presets.values(), key=lambda p: (p.order, p.family))
+    return PresetLibrary({p.id: p for p in ordered}, warnings)
+
+
+def load_library(builtin_dir: Path = BUILTIN_DIR, user_dir: Path | None = None) -> PresetLibrary:
+    """Load built-in presets (errors are fatal: they are ours) and merge a user folder."""
     presets: dict[str, Preset] = {}
     for path in _family_files(builtin_dir):
         for p in load_file(path):
@@ -252,20 +347,17 @@ def load_library(builtin_dir: Path = BUILTIN_DIR, user_dir: Path | None = None) 
             presets[p.id] = p
     warnings: list[str] = []
     if user_dir is not None:
-        user_dir = Path(user_dir).expanduser()
-        if not user_dir.is_dir():
-            if user_dir.exists():
-                warnings.append(f"User presets folder {user_dir} is not a folder; ignored.")
-        else:
-            for path in _family_files(user_dir):
-                try:
-                    loaded = load_file(path)
-                except PresetError as exc:
-                    warnings.append(f"Skipped user preset file: {exc}")
-                    continue
-                for p in loaded:
-                    presets[p.id] = p
+        loaded, warnings = load_folder(user_dir)
+        presets.update((p.id, p) for p in loaded)
     for w in warnings:
         log.warning(w)
-    ordered = sorted(presets.values(), key=lambda p: (p.order, p.family))
-    return PresetLibrary({p.id: p for p in ordered}, warnings)
+    return _library(presets, warnings)
+
+
+def with_folder(library: PresetLibrary, folder: Path) -> PresetLibrary:
+    """The library plus the presets of one more user folder, read now (they override)."""
+    loaded, warnings = load_folder(folder)
+    presets = dict(library.presets)
+    presets.update((p.id, p) for p in loaded)
+    fresh = [w for w in warnings if w not in library.warnings]
+    return _library(presets, [*library.warnings, *fresh])

@@ -20,6 +20,17 @@ def _stratified(rng: np.random.Generator, n: int, lo: float, hi: float) -> list[
     return [lo + (hi - lo) * (s + rng.uniform(0.15, 0.85)) / n for s in slots]
 
 
+def phrasing_for(preset: Preset, seed: int, index: int) -> str:
+    """The wording of take `index`: the preset's phrasings in turn, starting where the seed says.
+
+    Consecutive takes get different phrasings (all of them when there are at least as many
+    takes), and the same seed gives the same wording. It is chosen apart from the random
+    draws of the camera jitter, so adding phrasings to a preset leaves its moves as they were.
+    """
+    phrasings = preset.phrasings
+    return phrasings[(seed + index) % len(phrasings)]
+
+
 def plan_variants(
     preset: Preset,
     *,
@@ -31,8 +42,14 @@ def plan_variants(
     fps: int,
     strength: float = 1.0,
     params: dict[str, Any] | None = None,
+    prompt: str | None = None,
+    negative_prompt: str | None = None,
 ) -> list[VariantPlan]:
-    """Pure: the N plans for one job. Same inputs, same plans."""
+    """Pure: the N plans for one job. Same inputs, same plans.
+
+    prompt and negative_prompt, when given, replace the preset's for every take; otherwise
+    the takes cycle through the preset's phrasings (see phrasing_for).
+    """
     rng = np.random.default_rng(seed)
     var = preset.variation
     directions = _stratified(rng, n, *var.direction)
@@ -43,6 +60,7 @@ def plan_variants(
     child_seeds = [
         int(s.generate_state(1)[0] % 2**31) for s in np.random.SeedSequence(seed).spawn(n)
     ]
+    negative = preset.negative_prompt if negative_prompt is None else negative_prompt
     plans = []
     for i in range(n):
         amp = amplitudes[i] * strength
@@ -70,8 +88,8 @@ def plan_variants(
                 fps=fps,
                 camera=camera,
                 ambient=ambient,
-                prompt=preset.prompt,
-                negative_prompt=preset.negative_prompt,
+                prompt=prompt if prompt is not None else phrasing_for(preset, seed, i),
+                negative_prompt=negative,
                 params=dict(params or {}),
             )
         )

@@ -28,12 +28,18 @@ def generate_args(
     strength: float = 1.0,
     model_path: str = "",
     subject_edits: Any = None,
+    prompt: str | None = None,
+    negative_prompt: str | None = None,
 ) -> list[Any]:
     """The /generate inputs in order: photo, preset, backend, aspect, duration, fps, seed,
-    strength, model folder, subject corrections."""
+    strength, model folder, subject corrections, then the prompt and negative prompt when
+    given (left off, as by a client written before them, they are the preset's)."""
     image = photo if isinstance(photo, dict) else handle_file(str(photo))
     edits = [] if subject_edits is None else subject_edits
-    return [image, preset, backend, aspect, duration, fps, seed, strength, model_path, edits]
+    args = [image, preset, backend, aspect, duration, fps, seed, strength, model_path, edits]
+    if prompt is not None or negative_prompt is not None:
+        args += [prompt, negative_prompt]
+    return args
 
 
 def submit(client: Client, photo, preset: str = "product/slow-push-in", **kw):

@@ -133,6 +133,84 @@ def test_absurd_subject_corrections_through_the_api_get_one_clear_sentence(app, 
     assert set((tmp / "outputs").rglob("*")) == before  # refused before anything was written
 
 
+HOSTILE_PROMPTS = {
+    "a megabyte": ("x" * 1_000_000, "The prompt is longer than 1000 characters (1000000)"),
+    "escape codes": ("slow push \x1b[2J\x1b[31m", "The prompt contains a control character"),
+    "a NUL": ("slow\x00push", "The prompt contains a control character"),
+    "a bidi override": ("slow \u202egnp.exe push", "The prompt contains a control character"),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_PROMPTS))
+def test_a_hostile_prompt_through_the_api_gets_one_clear_sentence(app, samples, name):
+    url, tmp = app
+    prompt, needle = HOSTILE_PROMPTS[name]
+    photo = upload(url, samples["product"].read_bytes(), "coffee.png")
+    before = set((tmp / "outputs").rglob("*")) if (tmp / "outputs").exists() else set()
+    for args, said in (([prompt, None], needle),
+                       ([None, prompt], needle.replace("The prompt", "The negative prompt"))):  # fmt: skip
+        event, data = call_raw(url, "generate", [photo, "product/slow-push-in", "engine", "preset",
+                                                 2, 12, 7, 1.0, "", [], *args])  # fmt: skip
+        assert event == "error", data[:200]
+        assert_one_clear_sentence(json.loads(data)["error"], said)
+    assert set((tmp / "outputs").rglob("*")) == before  # refused before anything was written
+
+
+SAVE_FORM = ["product/slow-push-in", "preset", 2, 12, 1.0, None, None]
+HOSTILE_NAMES = {
+    "path traversal": ("../../../etc/cron.d/x", "A preset name cannot contain slashes or '..'."),
+    "a Windows path": ("..\\..\\boot.ini", "A preset name cannot contain slashes or '..'."),
+    "huge": ("n" * 1_000_000, "A preset name can be at most 60 characters."),
+    "empty": ("", "Give your preset a name first."),
+    "control characters": ("warm\r\npush\x1b[0m", "A preset name must be one line of plain text."),
+    "a built-in's name": ("Orbit reveal", "'Orbit reveal' is the name of a built-in preset"),
+    "punctuation only": ("../", "A preset name cannot contain slashes or '..'."),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_NAMES))
+def test_a_hostile_preset_name_through_the_api_gets_one_clear_sentence(app, name):
+    url, tmp = app
+    text, needle = HOSTILE_NAMES[name]
+    before = sorted((tmp / "user-presets").rglob("*"))
+    event, data = call_raw(url, "save_preset", [text, *SAVE_FORM])
+    assert event == "error", data[:200]
+    assert_one_clear_sentence(json.loads(data)["error"], needle)
+    assert sorted((tmp / "user-presets").rglob("*")) == before
+
+
+def test_saving_from_a_preset_that_is_not_there_or_with_junk_is_one_sentence(app):
+    url, _ = app
+    for form, needle in (
+        (["product/../../x", *SAVE_FORM[1:]], "Motion preset: product/../../x is not in the list"),
+        (["p" * 100_000, *SAVE_FORM[1:]], "Motion preset: pppp"),
+        (
+            [{"id": "product/glint"}, *SAVE_FORM[1:]],
+            "Motion preset: send one choice from the list, not several.",
+        ),
+        ([*SAVE_FORM[:5], "x" * 5000, None], "The prompt is longer than 1000 characters"),
+    ):
+        event, data = call_raw(url, "save_preset", ["Fine name", *form])
+        assert event == "error", data[:200]
+        assert_one_clear_sentence(json.loads(data)["error"], needle)
+
+
+def test_a_preset_saved_through_the_api_is_used_by_another_client_at_once(app, samples):
+    url, tmp = app
+    prompt = "a coffee cup on a marble table, steam curling up"
+    picker, note = client(url).predict("Steam rising", *SAVE_FORM[:5], prompt, "",
+                                       api_name="/save_preset")  # fmt: skip
+    assert "Saved **Steam rising** (product/steam-rising)" in note
+    assert (tmp / "user-presets" / "product--steam-rising.yaml").is_file()
+    # A new client (a new session, whose picker was built before the save) generates with it.
+    result = submit(client(url), samples["product"], "product/steam-rising", seed=3).result(60)
+    names = clip_files(result)
+    assert len(names) == 4
+    plans = [json.loads(p.read_text())["plan"] for p in (tmp / "outputs").rglob("*-v*.json")
+             if p.with_suffix(".mp4").name in names]  # fmt: skip
+    assert len(plans) == 4 and {p["prompt"] for p in plans} == {prompt}
+
+
 def test_the_subject_view_of_a_photo_that_is_not_one_is_one_sentence(app, tmp_path):
     url, _ = app
     photo = upload(url, b"just some text, not an image at all", "notes.png")

@@ -11,6 +11,7 @@ import imageio_ffmpeg
 import pytest
 
 from studio.encode import probe_mp4
+from studio.presets import load_library
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -93,6 +94,35 @@ def test_generate_is_reproducible_from_photo_preset_and_seed(tmp_path, samples):
     assert runs[0][2] == runs[1][2]
 
 
+def test_generate_takes_a_prompt_for_every_take_and_records_it(tmp_path, samples):
+    out = tmp_path / "out"
+    result = studio(
+        "generate", str(samples["product"]), "--preset", "product/slow-push-in", "--variants", "3",
+        "--seed", "4", "--size", "96x96", "--frames", "4", "--out", str(out), "-q",
+        "--prompt", "a coffee cup on a marble table, steam curling up", "--negative-prompt", "",
+        tmp=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    manifests = [json.loads(p.read_text()) for p in sorted(out.glob("*-v*.json"))]
+    assert len(manifests) == 3
+    for m in manifests:
+        assert m["plan"]["prompt"] == "a coffee cup on a marble table, steam curling up"
+        assert m["plan"]["negative_prompt"] == ""
+        assert m["job"]["prompt"] == "a coffee cup on a marble table, steam curling up"
+    # Without --prompt the takes word the preset's prompt in each of its three ways.
+    out2 = tmp_path / "out2"
+    result = studio(
+        "generate", str(samples["product"]), "--preset", "product/slow-push-in", "--variants", "3",
+        "--seed", "4", "--size", "96x96", "--frames", "4", "--out", str(out2), "-q", tmp=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    plans = [json.loads(p.read_text())["plan"] for p in sorted(out2.glob("*-v*.json"))]
+    assert len({p["prompt"] for p in plans}) == 3
+    preset = load_library().get("product/slow-push-in")
+    assert {p["prompt"] for p in plans} == set(preset.phrasings)
+    assert {p["negative_prompt"] for p in plans} == {preset.negative_prompt}
+
+
 @pytest.mark.parametrize(
     ("args", "needles"),
     [
@@ -106,6 +136,12 @@ def test_generate_is_reproducible_from_photo_preset_and_seed(tmp_path, samples):
         (["--preset", "product/glint", "--strength", "nan"], ["Strength must be"]),
         (["--preset", "product/glint", "--aspect", "2:1"], ["Aspect must be one of"]),
         (["--preset", "product/glint", "--variants", "99"], ["Number of variants"]),
+        (["--preset", "product/glint", "--prompt", ""], ["The prompt is empty"]),
+        (["--preset", "product/glint", "--prompt", "a\x1b[2Jb"], ["The prompt contains a control"]),
+        (
+            ["--preset", "product/glint", "--negative-prompt", "x" * 1200],
+            ["The negative prompt is longer than 1000 characters"],
+        ),
         (["--preset"], ["expected one argument"]),
     ],
 )

@@ -134,3 +134,75 @@ def test_unknown_preset_id_tells_how_to_list_presets():
         PresetError, match=r"Unknown preset 'product/nope'.*python -m studio presets"
     ):
         load_library().get("product/nope")
+
+
+# --- alternative phrasings of the prompt -----------------------------------------------------
+
+PHRASED = GOOD.replace(
+    "    prompt: a slow drift\n",
+    "    prompt: a slow drift\n"
+    "    prompts:\n"
+    "      - the camera drifts slowly sideways\n"
+    "      - '  a gentle sideways glide  '\n",
+)
+
+
+def test_a_preset_lists_alternative_phrasings_beside_its_prompt(tmp_path):
+    (preset,) = load_file(write(tmp_path, "test.yaml", PHRASED))
+    assert preset.prompt == "a slow drift"
+    assert preset.prompts == ("the camera drifts slowly sideways", "a gentle sideways glide")
+    assert preset.phrasings == ("a slow drift", *preset.prompts)
+    (plain,) = load_file(write(tmp_path, "plain.yaml", GOOD))
+    assert plain.prompts == () and plain.phrasings == ("a slow drift",)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ("    prompts:\n", "    prompts: the camera drifts\n    x:\n", r"field 'prompts' must be a list"),
+        ("      - the camera drifts slowly sideways\n", "      - ''\n",
+         r"field 'prompts' entry 1 must be a non-empty text"),
+        ("      - the camera drifts slowly sideways\n", "      - 42\n",
+         r"field 'prompts' entry 1 must be a non-empty text, got 42"),
+        ("      - the camera drifts slowly sideways\n", "      - a slow drift\n",
+         r"field 'prompts' entry 1 repeats another phrasing: 'a slow drift'"),
+        ("'  a gentle sideways glide  '", "the camera drifts slowly sideways",
+         r"field 'prompts' entry 2 repeats another phrasing"),
+        ("'  a gentle sideways glide  '", '"a gentle\\nsideways glide"',
+         r"field 'prompts' entry 2 contains a control character"),
+        ("'  a gentle sideways glide  '", '"a gentle \\e[31m glide"',
+         r"field 'prompts' entry 2 contains a control character"),
+        ("'  a gentle sideways glide  '", "x" * 1001,
+         r"field 'prompts' entry 2 is longer than 1000 characters \(1001\)"),
+        ("      - the camera drifts slowly sideways\n", "".join(f"      - take {i}\n" for i in range(7)),
+         r"field 'prompts' may list at most 7 alternative prompts"),  # 8 with the glide
+        ("    prompt: a slow drift\n", '    prompt: "a slow\\tdrift"\n',
+         r"field 'prompt' contains a control character"),
+    ],
+)  # fmt: skip
+def test_a_bad_phrasing_is_named_with_file_preset_and_entry(tmp_path, old, new, message):
+    assert old in PHRASED
+    path = write(tmp_path, "bad.yaml", PHRASED.replace(old, new))
+    with pytest.raises(PresetError, match=message) as info:
+        load_file(path)
+    assert "bad.yaml" in str(info.value) and "(preset 'drift')" in str(info.value)
+
+
+def test_builtin_presets_offer_alternative_phrasings_in_every_family():
+    phrased = [p for p in load_library() if p.prompts]
+    assert {p.family for p in phrased} == {"product", "portrait", "scenic"}
+    for p in phrased:
+        # Each wording is a full prompt of its own, not a fragment.
+        assert all(len(text.split()) >= 8 for text in p.phrasings), p.id
+
+
+def test_a_preset_may_set_its_motion_strength_and_say_what_it_was_saved_from(tmp_path):
+    text = GOOD.replace('aspect: "1:1"}', 'aspect: "1:1", strength: 1.4}').replace(
+        "    title: Drift\n", "    title: Drift\n    based_on: scenic/drifting-clouds\n"
+    )
+    (preset,) = load_file(write(tmp_path, "test.yaml", text))
+    assert preset.strength == 1.4 and preset.based_on == "scenic/drifting-clouds"
+    (plain,) = load_file(write(tmp_path, "plain.yaml", GOOD))
+    assert plain.strength == 1.0 and plain.based_on == ""
+    with pytest.raises(PresetError, match=r"defaults: field 'strength' must be between 0 and 2"):
+        load_file(write(tmp_path, "bad.yaml", text.replace("strength: 1.4", "strength: 3")))

@@ -11,7 +11,7 @@ import pytest
 from studio.errors import JobError
 from studio.jobs import Job, output_size, validate_job
 from studio.presets import load_library
-from studio.variants import plan_variants
+from studio.variants import phrasing_for, plan_variants
 
 LIB = load_library()
 
@@ -103,12 +103,85 @@ def test_output_sizes_keep_the_long_side_and_even_dimensions(aspect, expected):
         ({"aspect": "3:1"}, "Aspect must be one of"),
         ({"seed": -3}, "Seed must be a whole number"),
         ({"duration": 0}, "Duration"),
+        ({"prompt": ""}, "The prompt is empty; write one, or leave it out to use the preset's."),
+        ({"prompt": "   "}, "The prompt is empty"),
+        ({"prompt": 42}, "The prompt must be text."),
+        (
+            {"prompt": "x" * 1001},
+            r"The prompt is longer than 1000 characters \(1001\); shorten it.",
+        ),
+        ({"prompt": "slow\npush"}, "The prompt contains a control character"),
+        ({"prompt": "slow \x1b[2J push"}, "The prompt contains a control character"),
+        ({"prompt": "slow \u202e push"}, "The prompt contains a control character"),
+        ({"negative_prompt": "blur\x00"}, "The negative prompt contains a control character"),
+        ({"negative_prompt": ["blur"]}, "The negative prompt must be text."),
     ],
 )
 def test_absurd_settings_are_refused_with_one_sentence(changes, message):
     job = Job(image="x.png", preset="product/glint", **changes)
     with pytest.raises(JobError, match=message):
         validate_job(job)
+
+
+# --- the prompt: phrasings by seed, or the user's own wording ---------------------------------
+
+PHRASED = LIB.get("product/slow-push-in")
+
+
+def test_the_takes_cycle_through_the_presets_phrasings_by_seed():
+    assert len(PHRASED.phrasings) == 3
+    for seed in range(6):
+        words = [p.prompt for p in plan_variants(PHRASED, seed=seed, n=4, width=64, height=64,
+                                                  frames=4, fps=24)]  # fmt: skip
+        assert set(words) == set(PHRASED.phrasings)  # four takes: every wording is used
+        assert all(a != b for a, b in zip(words, words[1:], strict=False))  # neighbours differ
+        assert words == [phrasing_for(PHRASED, seed, i) for i in range(4)]
+        assert words[3] == words[0]  # three wordings, four takes: the fourth starts again
+    # The seed says where the cycle starts: three seeds in a row start on each wording once.
+    assert {phrasing_for(PHRASED, seed, 0) for seed in (7, 8, 9)} == set(PHRASED.phrasings)
+
+
+def test_same_seed_same_wording_and_a_one_wording_preset_keeps_it():
+    assert [p.prompt for p in plans_for("product/slow-push-in", 42)] == [
+        p.prompt for p in plans_for("product/slow-push-in", 42)
+    ]
+    plain = LIB.get("product/hero-pull-out")
+    assert not plain.prompts
+    assert {p.prompt for p in plans_for("product/hero-pull-out", 3)} == {plain.prompt}
+
+
+def test_phrasings_change_the_wording_only_never_the_moves():
+    one_wording = replace(PHRASED, prompts=())
+    for seed in (1, 2, 3):
+        kw = {"seed": seed, "n": 4, "width": 64, "height": 64, "frames": 4, "fps": 24}
+        with_words = [p.to_dict() for p in plan_variants(PHRASED, **kw)]
+        without = [p.to_dict() for p in plan_variants(one_wording, **kw)]
+        for a, b in zip(with_words, without, strict=True):
+            assert {**a, "prompt": ""} == {**b, "prompt": ""}
+
+
+def test_a_prompt_of_ones_own_goes_to_every_take_and_they_differ_by_seed_only():
+    kw = {"seed": 5, "n": 4, "width": 64, "height": 64, "frames": 4, "fps": 24}
+    own = plan_variants(PHRASED, **kw, prompt="a cup of coffee, steam rising", negative_prompt="")
+    assert {p.prompt for p in own} == {"a cup of coffee, steam rising"}
+    assert {p.negative_prompt for p in own} == {""}
+    assert len({p.seed for p in own}) == 4
+    preset_words = plan_variants(PHRASED, **kw)
+    assert [p.seed for p in own] == [p.seed for p in preset_words]  # same takes otherwise
+    assert {p.negative_prompt for p in preset_words} == {PHRASED.negative_prompt}
+
+
+def test_a_jobs_prompt_reaches_every_plan_and_the_job_record(samples, settings):
+    job = Job(image=str(samples["product"]), preset="product/slow-push-in", seed=3, size=(64, 64),
+              frames=4, prompt="  a cup of coffee, steam rising ", negative_prompt="text, logos")  # fmt: skip
+    prepared = prepare_job(job, settings)
+    assert {p.prompt for p in prepared.plans} == {"a cup of coffee, steam rising"}
+    assert {p.negative_prompt for p in prepared.plans} == {"text, logos"}
+    again = Job.from_dict(json.loads(json.dumps(prepared.job.to_dict())))
+    assert again.prompt == job.prompt and again.negative_prompt == "text, logos"
+    plain = prepare_job(replace(job, prompt=None, negative_prompt=None), settings)
+    assert len({p.prompt for p in plain.plans}) == 3
+    assert plain.job.strength == 1.0  # the preset's strength, recorded as used
 
 
 # --- running jobs, with a small stand-in backend so failures can be injected -------------

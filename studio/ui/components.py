@@ -85,6 +85,11 @@ class UploadedFiles(gr.File):
             raise refuse(str(exc)) from None
 
 
+def not_in_list(name: str, value: Any) -> str:
+    """The sentence for a value a list does not offer (quoted short, whatever its size)."""
+    return f"{name}: {clip_text(value)} is not in the list of choices; pick one from the list."
+
+
 class ChoiceDropdown(gr.Dropdown):
     """A dropdown that refuses a value it does not offer (sent through the API) in one short
     sentence, instead of Gradio's message that echoes the value and every choice."""
@@ -101,8 +106,24 @@ class ChoiceDropdown(gr.Dropdown):
             if value is not None and (
                 not isinstance(value, str | int | float) or value not in choices
             ):
-                raise refuse(
-                    f"{name}: {clip_text(value)} is not in the list of choices; "
-                    "pick one from the list."
-                )
+                raise refuse(not_in_list(name, value))
         return super().preprocess(payload)
+
+
+class PresetPicker(gr.Dropdown):
+    """The preset dropdown, whose list differs per login (each sees its own saved presets).
+
+    It checks only that one preset id came in; the handler checks the id against the
+    presets of whoever sent it (a fixed list here would refuse a preset saved a moment ago
+    by an API client, and a per-browser one would miss it after a reload).
+    """
+
+    is_template = True  # render with the stock Dropdown component in the browser
+
+    def preprocess(self, payload: Any) -> Any:
+        name = self.label or "Preset"
+        if isinstance(payload, list | tuple | dict):
+            raise refuse(f"{name}: send one choice from the list, not several.")
+        if payload is not None and not isinstance(payload, str):
+            raise refuse(not_in_list(name, payload))
+        return payload

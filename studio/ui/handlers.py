@@ -19,8 +19,8 @@ from gradio.route_utils import API_PREFIX
 from gradio.utils import get_upload_folder
 from gradio_client.utils import encode_file_path
 
-from studio import models
-from studio.backends import list_backends
+from studio import models, userpresets
+from studio.backends import get_backend, list_backends
 from studio.backends.base import RenderContext
 from studio.encode import stage_bytes
 from studio.errors import StudioError, failure_message
@@ -28,13 +28,13 @@ from studio.images import load_photo
 from studio.inspect import PREVIEW_SIDE, describe, overlay, preview_beliefs
 from studio.jobs import form_job, prepare_job
 from studio.motion.edits import SubjectEdit, parse_edits
-from studio.presets import PresetLibrary, load_library
+from studio.presets import Preset, PresetLibrary, load_library
 from studio.scoring import explain
 from studio.serve import ownership, queueing, security, webguard
 from studio.settings import Settings
 from studio.shootout.results import TABLE_HEADER, results_table
 from studio.shootout.run import run_shootout
-from studio.ui.components import refuse
+from studio.ui.components import not_in_list, refuse
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,10 @@ class Studio:
     def default_preset(self) -> str:
         """The preset the form starts on: the library's first (presets are data, in order)."""
         return next(iter(self.library.presets))
+
+    def presets(self, who: str) -> PresetLibrary:
+        """The presets `who` sees: the library plus the presets they saved (read now)."""
+        return userpresets.library_for(self.library, self.settings.user_presets_dir, who)
 
 
 def bind(handler: Callable, *args: Any) -> Callable:
@@ -95,18 +99,165 @@ def file_url(path: str | Path) -> str:
     return f"{API_PREFIX}/file={encode_file_path(path)}"
 
 
+def pick_preset(library: PresetLibrary, preset_id: Any) -> Preset:
+    """One of the library's presets, or the picker's refusal in one sentence."""
+    if not isinstance(preset_id, str) or preset_id not in library.presets:
+        raise refuse(not_in_list("Motion preset", preset_id))
+    return library.presets[preset_id]
+
+
 def preset_choices(library: PresetLibrary) -> list[tuple[str, str]]:
     return [(f"{p.family.title()} · {p.title}", p.id) for p in library]
 
 
-def preset_info(studio: Studio, preset_id: str) -> str:
+def preset_info(studio: Studio, preset_id: str, request: gr.Request = None) -> str:
     """The chosen preset in two lines: what it does, then its moves, length, fps and aspect."""
     try:
-        p = studio.library.get(preset_id)
+        return _describe(studio.presets(owner(request)).get(preset_id))
     except StudioError as exc:
         return str(exc)
+
+
+def _describe(p: Preset) -> str:
     moves = p.camera.move + "".join(f" + {a.kind}" for a in p.ambient)
     return f"{p.description}  \n*{moves} · {p.duration:g} s · {p.fps} fps · {p.aspect}*"
+
+
+# --- the prompt and saved presets --------------------------------------------------------------
+
+# The form's sliders (layout.py): a preset's own values are shown within them.
+DURATION_RANGE = (1, 10)
+FPS_RANGE = (8, 30)
+STRENGTH_RANGE = (0, 2)
+
+ENGINE_NO_PROMPT = (
+    "The motion engine reads no prompt: the preset's camera move and ambient motion drive it. "
+    "Choose a text-guided model as the backend to edit the preset's prompt."
+)
+
+
+def takes_prompt(studio: Studio, backend_id: str) -> bool:
+    """Whether a backend reads the prompt (a text-conditioned checkpoint, as the catalog says)."""
+    try:
+        backend = get_backend(backend_id, studio.settings)
+    except StudioError:
+        return False
+    return bool(getattr(getattr(backend, "checkpoint", None), "text_prompt", False))
+
+
+def prompt_controls(studio: Studio, backend_id: str):
+    """Show the prompt boxes for a backend that reads them, else one line saying why not.
+
+    In the layout's order: the prompt panel, the note shown in its place.
+    """
+    if takes_prompt(studio, backend_id):
+        return gr.update(visible=True), gr.update(visible=False)
+    if backend_id == "engine":
+        note = ENGINE_NO_PROMPT
+    else:
+        try:
+            name = get_backend(backend_id, studio.settings).checkpoint.name
+        except (StudioError, AttributeError):
+            name = "This backend"
+        note = f"{name} reads no prompt: the photo and the motion strength drive it."
+    return gr.update(visible=False), gr.update(value=note, visible=True)
+
+
+def phrasing_note(preset: Preset) -> str:
+    """What the prompt box holds when the preset words its takes in several ways."""
+    others = len(preset.prompts)
+    if not others:
+        return ""
+    return (
+        f"*The takes alternate between this wording and {others} other"
+        f"{'s' if others > 1 else ''} from the preset; a prompt of your own goes to every take.*"
+    )
+
+
+def preset_form(studio: Studio, preset_id: str, request: gr.Request = None):
+    """A preset picked: its description, its prompt and negative prompt in their boxes, and
+    its length, fps and strength on the sliders.
+
+    In the layout's order: preset info, prompt, negative prompt, phrasing note, duration,
+    fps, strength.
+    """
+    try:
+        p = studio.presets(owner(request)).get(preset_id)
+    except StudioError as exc:
+        return (str(exc), *(gr.update() for _ in range(6)))
+
+    def within(value: float, bounds: tuple[float, float]) -> float:
+        return min(max(value, bounds[0]), bounds[1])
+
+    return (_describe(p), p.prompt, p.negative_prompt,
+            phrasing_note(p), within(p.duration, DURATION_RANGE), within(p.fps, FPS_RANGE),
+            within(p.strength, STRENGTH_RANGE))  # fmt: skip
+
+
+def preset_list(studio: Studio, preset_id: str, request: gr.Request = None):
+    """On page load: this login's presets in the picker (its saved ones too), and the chosen
+    preset's prompt in the boxes. In the layout's order: picker, prompt, negative prompt,
+    phrasing note."""
+    library = studio.presets(owner(request))
+    value = preset_id if preset_id in library.presets else studio.default_preset
+    p = library.presets[value]
+    picker = gr.update(choices=preset_choices(library), value=value)
+    return picker, p.prompt, p.negative_prompt, phrasing_note(p)
+
+
+def _own_text(text: Any, preset_text: str, *, blank: str | None = None) -> Any:
+    """A prompt box's text as the job takes it: None (the preset's) when it was left off or
+    still holds the preset's own text, `blank` when it was emptied.
+
+    Runs of whitespace (line breaks from a multi-line box) become one space; any other
+    control character is left for the job's check to refuse.
+    """
+    if not isinstance(text, str):
+        return text
+    text = " ".join(text.split())
+    if text == " ".join(preset_text.split()):
+        return None
+    return text or blank
+
+
+def save_preset(
+    studio: Studio,
+    name: str,
+    preset_id: str,
+    aspect: str = "preset",
+    duration: float = 3.0,
+    fps: float = 24,
+    strength: float = 1.0,
+    prompt: str | None = None,
+    negative_prompt: str | None = None,
+    request: gr.Request = None,
+):
+    """Save the form as your own preset named `name` (starting from preset_id, with its camera
+    and ambient motion); returns the preset picker showing it, and a note. Saving under the
+    same name again replaces your earlier one."""
+    who = owner(request)
+    before = studio.presets(who)
+    origin = pick_preset(before, preset_id)
+    form = userpresets.Form(
+        aspect=None if aspect in (None, "", "preset") else aspect,
+        duration=duration or None,
+        fps=int(fps) if fps else None,
+        strength=strength,
+        prompt=_own_text(prompt, origin.prompt),
+        negative_prompt=_own_text(negative_prompt, origin.negative_prompt, blank=""),
+    )
+    folder = userpresets.saved_dir(studio.settings.user_presets_dir, who)
+    try:
+        saved = userpresets.save_preset(before, folder, name, origin.id, form)
+    except StudioError as exc:
+        raise refuse(str(exc)) from None
+    except OSError as exc:
+        log.error("Could not save a preset into %s: %s", folder, exc)
+        raise refuse("The preset could not be saved: the presets folder is not writable.") from None
+    library = studio.presets(who)
+    verb = "Replaced" if saved.id in before.presets else "Saved"
+    note = f"{verb} **{saved.title}** ({saved.id}); it is selected in the preset list."
+    return gr.update(choices=preset_choices(library), value=saved.id), note
 
 
 def generate(
@@ -121,25 +272,33 @@ def generate(
     strength: float = 1.0,
     model_path: str = "",
     subject_edits: list | None = None,
+    prompt: str | None = None,
+    negative_prompt: str | None = None,
     request: gr.Request = None,  # Gradio injects it: who is asking (per-client job limit)
     progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio injects it
 ):
     """Render four variants of the photo with the preset; streams each clip as it finishes.
     subject_edits: corrections to the subject, a list of {"mode": "add" or "remove",
-    "points": [[x, y], ...] in 0..1 of the photo, "radius": share of its longer side}."""
+    "points": [[x, y], ...] in 0..1 of the photo, "radius": share of its longer side}.
+    prompt, negative_prompt: your own wording for a model that reads prompts, for every
+    take. Left off (or the preset's own text): the preset's, whose takes alternate between
+    its phrasings; an empty negative prompt is none at all."""
     if not image:
         raise refuse("Upload a photo first (or click one of the samples).")
     who = owner(request)
     out_dir = ownership.job_dir(studio.settings.outputs_dir, who)
     ctx = RenderContext()
+    library = studio.presets(who)
+    chosen = pick_preset(library, preset_id)
     try:
         job = form_job(
             image=image, preset=preset_id, backend=backend, variants=N_SLOTS, aspect=aspect,
             duration=duration, fps=fps, seed=seed, strength=strength,
             model_path=security.model_folder(model_path, studio.settings),
-            subject_edits=subject_edits,
+            subject_edits=subject_edits, prompt=_own_text(prompt, chosen.prompt),
+            negative_prompt=_own_text(negative_prompt, chosen.negative_prompt, blank=""),
         )  # fmt: skip
-        prepared = prepare_job(job, studio.settings, studio.library)
+        prepared = prepare_job(job, studio.settings, library)
         progress(0.0, desc="Analysing the photo…")
         # Waits its turn on the device, then streams run_job and records clips in History.
         for update in studio.runner.run(prepared, out_dir, ctx, queueing.client_key(request)):
@@ -372,7 +531,7 @@ def older_page(studio: Studio, page: int, request: gr.Request = None):
 
 def page_load(studio: Studio, request: gr.Request = None):
     # No docstring: Gradio would publish it as the description of the /history endpoint.
-    for w in studio.library.warnings:  # a broken user preset file, named (also in the status)
+    for w in studio.presets(owner(request)).warnings:  # a broken user preset file, named
         gr.Warning(w)
     return history_view(studio, 0, request)
 

@@ -8,11 +8,17 @@ import gradio as gr
 
 from studio import models
 from studio.backends import list_backends
-from studio.presets import ASPECTS, PresetLibrary
+from studio.presets import ASPECTS, MAX_PROMPT_CHARS, PresetLibrary
 from studio.serve import retention
 from studio.settings import Settings
 from studio.ui import handlers as h
-from studio.ui.components import ChoiceDropdown, PhotoUpload, StudioBlocks, UploadedFiles
+from studio.ui.components import (
+    ChoiceDropdown,
+    PhotoUpload,
+    PresetPicker,
+    StudioBlocks,
+    UploadedFiles,
+)
 from studio.ui.handlers import N_SLOTS, Studio, bind
 
 ASSETS = Path(__file__).resolve().parent.parent.parent / "assets"
@@ -96,7 +102,7 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
                                 )
                             # The corrections as plain data: an input of /generate and /subject.
                             subject_edits = gr.JSON([], visible="hidden", elem_id="subject-edits")
-                        preset = ChoiceDropdown(
+                        preset = PresetPicker(
                             choices=h.preset_choices(library),
                             value=default_preset,
                             label="Motion preset",
@@ -121,18 +127,40 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
                             fetch = gr.Button(
                                 "Download model", size="sm", scale=1, elem_id="download-model"
                             )
+                        # The preset's wording, for models that read a prompt. The boxes start
+                        # as None, so an API client that leaves them off keeps the preset's;
+                        # they are filled when the page loads and whenever a preset is picked.
+                        panel, no_prompt = h.prompt_controls(studio, settings.backend)
+                        with gr.Column(visible=panel["visible"], elem_id="prompt-panel") as prompt_panel:  # fmt: skip
+                            prompt = gr.Textbox(None, label="Prompt", lines=2, max_lines=6,
+                                                max_length=MAX_PROMPT_CHARS, elem_id="prompt")  # fmt: skip
+                            negative = gr.Textbox(None, label="Negative prompt (what to avoid)",
+                                                  lines=1, max_lines=4, max_length=MAX_PROMPT_CHARS,
+                                                  elem_id="negative-prompt")  # fmt: skip
+                            phrasings = gr.Markdown(elem_id="prompt-note")
+                        prompt_off = gr.Markdown(no_prompt.get("value", ""), visible=no_prompt["visible"],
+                                                 elem_id="prompt-off")  # fmt: skip
                         with gr.Accordion("Advanced settings", open=False):
                             aspect = ChoiceDropdown(
                                 choices=ASPECT_CHOICES, value="preset", label="Aspect"
                             )
-                            duration = gr.Slider(1, 10, value=3, step=0.5, label="Duration (s)",
-                                                 elem_id="duration")  # fmt: skip
-                            fps = gr.Slider(8, 30, value=24, step=1, label="Frames per second",
+                            duration = gr.Slider(*h.DURATION_RANGE, value=3, step=0.5,
+                                                 label="Duration (s)", elem_id="duration")  # fmt: skip
+                            fps = gr.Slider(*h.FPS_RANGE, value=24, step=1, label="Frames per second",
                                             elem_id="fps")  # fmt: skip
                             seed = gr.Number(value=-1, precision=0, label="Seed (-1 = random)")
                             strength = gr.Slider(
-                                0, 2, value=1.0, step=0.05, label="Motion strength"
-                            )
+                                *h.STRENGTH_RANGE, value=1.0, step=0.05, label="Motion strength",
+                                elem_id="strength",
+                            )  # fmt: skip
+                        # These settings, the prompt and the preset's moves as a preset of one's own.
+                        with gr.Row(elem_id="save-preset-row"):
+                            preset_name = gr.Textbox("", label="Save these settings as my preset",
+                                                     placeholder="Name, e.g. Warm push-in", max_length=60,
+                                                     scale=3, elem_id="preset-name")  # fmt: skip
+                            save = gr.Button("Save as my preset", size="sm", scale=1,
+                                             elem_id="save-preset")  # fmt: skip
+                        saved_note = gr.Markdown(elem_id="save-note")
                         with gr.Row():
                             go = gr.Button(
                                 "Generate 4 variants", variant="primary", elem_id="generate"
@@ -237,12 +265,26 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
             bind(h.open_past, studio), [history_paths], [chosen, download], api_name=False
         )
         preset.change(
-            bind(h.preset_info, studio), inputs=preset, outputs=preset_info, api_name=False
+            bind(h.preset_form, studio),
+            inputs=preset,
+            outputs=[preset_info, prompt, negative, phrasings, duration, fps, strength],
+            api_name=False,
+        )
+        demo.load(bind(h.preset_list, studio), inputs=preset,
+                  outputs=[preset, prompt, negative, phrasings], api_name=False)  # fmt: skip
+        backend.change(bind(h.prompt_controls, studio), inputs=backend,
+                       outputs=[prompt_panel, prompt_off], api_name=False)  # fmt: skip
+        save.click(
+            bind(h.save_preset, studio),
+            inputs=[preset_name, preset, aspect, duration, fps, strength, prompt, negative],
+            outputs=[preset, saved_note],
+            api_name="save_preset",
+            concurrency_limit=1,  # one save at a time: the name check and the write go together
         )
         run = go.click(
             bind(h.generate, studio),
             inputs=[photo, preset, backend, aspect, duration, fps, seed, strength, model_folder]
-            + [subject_edits],
+            + [subject_edits, prompt, negative],
             # New outputs go at the end: API clients read the clips as the first four.
             outputs=[*videos, clips_state, status, chosen, download, scores, compare]
             + [*selects, slot_names],

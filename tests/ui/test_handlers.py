@@ -101,7 +101,10 @@ def test_generate_without_a_photo_asks_for_one(tmp_path):
 def test_generate_refuses_an_unknown_preset_in_one_sentence(tmp_path, samples):
     studio = Studio.open(small_settings(tmp_path))
     message = refusal(h.generate, studio, str(samples["product"]), "product/nope")
-    assert message.startswith("Unknown preset 'product/nope'.") and "\n" not in message
+    # The picker's own sentence: the list is this login's, so the handler checks the id.
+    assert message == (
+        "Motion preset: product/nope is not in the list of choices; pick one from the list."
+    )
 
 
 def test_generate_reports_progress_with_the_stage_of_the_job(tmp_path, samples):
@@ -248,11 +251,12 @@ def test_page_load_names_a_broken_user_preset_file(tmp_path):
 
 
 def test_bound_handlers_still_get_the_request_and_progress_from_gradio(tmp_path):
-    sent = ["photo.png", PRESET, "engine", "preset", 1, 8, 7, 1.0, "", []]  # as the form sends
+    # As the form sends them: photo, preset, ..., model folder, corrections, prompt, negative.
+    sent = ["photo.png", PRESET, "engine", "preset", 1, 8, 7, 1.0, "", [], "", ""]
     studio = Studio.open(small_settings(tmp_path))
     request = gr.Request(username="alice")
     inputs, progress_index, _, _ = special_args(h.bind(h.generate, studio), sent, request=request)
-    assert inputs[10] is request and isinstance(inputs[11], gr.Progress) and progress_index == 11
+    assert inputs[12] is request and isinstance(inputs[13], gr.Progress) and progress_index == 13
     inputs, _, event_index, _ = special_args(h.bind(h.subject_click, studio),
                                              ["photo.png", [], "add", 5], request=request,
                                              event_data=clicked([3, 4]))  # fmt: skip
