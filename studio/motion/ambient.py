@@ -297,6 +297,10 @@ class AmbientRig:
         return dens
 
     def _fog(self, i, frame):
+        if self.periodic:
+            # The loop starts half-way through the cross-fade: where one fog gives way to the
+            # other its swirls are softest and slowest, the right place for the seam.
+            i = (i + self.frames // 2) % max(self.frames, 1)
         t = i / self.fps
         dens = self._fog_density(t)
         w = self._loop_weight(i)
