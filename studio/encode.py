@@ -15,7 +15,7 @@ import logging
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -171,7 +171,7 @@ def stage_mp4(
         _check_video(tmp, count)
         _fsync(tmp)
         ok = True
-    except (OSError, _Incomplete) as exc:
+    except (OSError, Incomplete) as exc:
         raise write_failure(path, exc, "video") from exc
     finally:
         if writer is not None:
@@ -184,8 +184,9 @@ def stage_mp4(
     return Staged(tmp, path, info)
 
 
-class _Incomplete(Exception):
-    """ffmpeg exited without writing a complete file."""
+class Incomplete(Exception):
+    """ffmpeg failed, or exited without writing a complete file (stage_with turns it into
+    one sentence via write_failure, which also spots a full disk in its text)."""
 
 
 def _check_video(path: Path, expected: int) -> None:
@@ -195,9 +196,9 @@ def _check_video(path: Path, expected: int) -> None:
     try:
         frames, _ = imageio_ffmpeg.count_frames_and_secs(str(path))  # reads packets only
     except RuntimeError as exc:  # the container cannot be opened (no trailer)
-        raise _Incomplete(str(exc).strip().splitlines()[-1:]) from exc
+        raise Incomplete(str(exc).strip().splitlines()[-1:]) from exc
     if frames != expected:
-        raise _Incomplete(f"the encoded file holds {frames} of {expected} frames")
+        raise Incomplete(f"the encoded file holds {frames} of {expected} frames")
 
 
 def write_mp4(
@@ -210,17 +211,62 @@ def write_mp4(
 ) -> dict[str, Any]:
     """Encode frames to `path`; nothing appears there unless the clip is complete."""
     staged = stage_mp4(frames, path, fps=fps, crf=crf, preset=preset)
-    _publish(staged, "video")
+    publish(staged, "video")
     return staged.info
 
 
-def _publish(staged: Staged, what: str) -> Path:
+def publish(staged: Staged, what: str) -> Path:
     """Commit one staged file on its own; a failed rename leaves nothing behind."""
     try:
         return staged.commit()
     except OSError as exc:
         staged.discard()
         raise write_failure(staged.path, exc, what) from exc
+
+
+def stage_with(
+    path: str | os.PathLike, write: Callable[[Path], dict[str, Any]], *, what: str = "video"
+) -> Staged:
+    """Let `write` fill a hidden temp file beside `path`, then flush it and hand it back staged.
+
+    For writers other than stage_mp4 (an external encoder, several passes): `write` gets the
+    temp path, checks what it wrote (raising Incomplete when it is not whole) and returns the
+    file's info. OSError and Incomplete become one sentence (write_failure); anything else
+    passes through as is. Either way, nothing is left behind on failure.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = _temp_beside(path, path.suffix)
+    except OSError as exc:  # the folder cannot be made or written to
+        raise write_failure(path, exc, what) from exc
+    ok = False
+    try:
+        info = write(tmp)
+        _fsync(tmp)
+        ok = True
+    except (OSError, Incomplete) as exc:
+        raise write_failure(path, exc, what) from exc
+    finally:
+        if not ok:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+    return Staged(tmp, path, dict(info))
+
+
+@contextlib.contextmanager
+def scratch_beside(path: str | os.PathLike, suffix: str) -> Iterator[Path]:
+    """A hidden scratch file beside `path` (a palette, a trial encode), removed on exit.
+
+    Beside the target, not in /tmp: it is as big as the output, so it belongs on the disk
+    the user chose for outputs, and a full disk there is reported like any other write.
+    """
+    tmp = _temp_beside(Path(path), suffix)
+    try:
+        yield tmp
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
 
 
 def stage_jpeg(rgb: np.ndarray, path: str | os.PathLike, *, side: int = 480) -> Staged:
@@ -274,7 +320,7 @@ def stage_json(data: Any, path: str | os.PathLike) -> Staged:
 
 def write_text(text: str, path: str | os.PathLike) -> Path:
     """Write text atomically (temp file in the same folder, fsync, rename)."""
-    return _publish(stage_text(text, path), "file")
+    return publish(stage_text(text, path), "file")
 
 
 def write_json(data: Any, path: str | os.PathLike) -> Path:

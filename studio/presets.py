@@ -35,8 +35,8 @@ ASPECTS: dict[str, Aspect] = {
     "4:5": Aspect("4:5 portrait", 4 / 5),
     "match": Aspect("Match photo", None),
 }
-# Files in presets/ that are not preset families (the model catalog lives there too).
-NOT_PRESETS = {"models.yaml"}
+# Files in presets/ that are not preset families (the model catalog and export targets live there too).
+NOT_PRESETS = {"models.yaml", "exports.yaml"}
 
 # A prompt longer than this is far past what any text encoder here reads (T5 stops at 512
 # tokens, about 2,000 characters of English; CLIP at 77 tokens).
