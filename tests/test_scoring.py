@@ -123,11 +123,11 @@ def scores() -> dict:
 
 @cache
 def face_clips() -> tuple[np.ndarray, np.ndarray]:
+    from studio.motion.matte import shared_vision
+
     portrait = photo("astronaut.png")
-    grey = cv2.cvtColor(portrait, cv2.COLOR_RGB2GRAY)
-    cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_frontalface_default.xml")
-    (box,) = cascade.detectMultiScale(grey, 1.1, 5)
-    other = another_face(portrait, tuple(int(v) for v in box))
+    x0, y0, x1, y1 = (round(v) for v in shared_vision().faces(portrait)[0].box)
+    other = another_face(portrait, (x0, y0, x1 - x0, y1 - y0))
     # Frame the head and shoulders: a centred 16:9 crop of the square photo cuts the face off.
     same = render(portrait, centre=(256, 150))
     swapped = render(portrait, centre=(256, 150), swap_to=other)
@@ -277,6 +277,7 @@ def test_to_dict_is_json_ready_and_every_metric_is_explained():
         "colour_drift",
         "face_consistency",
         "face_worst_frame",
+        "artifacts",
     ):
         assert key in d
         title, sentence, unit, higher_is_better = METRIC_INFO[key]
@@ -284,7 +285,7 @@ def test_to_dict_is_json_ready_and_every_metric_is_explained():
 
 
 def test_face_clips_can_be_scored_in_parallel_threads():
-    # The variants of a job are scored in worker threads; OpenCV's cascade is not thread-safe.
+    # The variants of a job are scored in worker threads, each running the face models.
     from concurrent.futures import ThreadPoolExecutor
 
     same, _ = face_clips()

@@ -1,12 +1,13 @@
 """Clip metrics and ranking: score a rendered or uploaded clip on CPU, with no model weights.
 
 score_frames() and score_clip() measure flicker, camera shake, motion, colour drift, likeness to
-the source photo and face consistency (see METRIC_INFO for what each means to a creator), then
-combine them into one 0-100 score with the formula in studio/scoring/ranking.py. rank() and
-badges() compare the variants of one job.
+the source photo, face consistency and layer artifacts (see METRIC_INFO for what each means to a
+creator), then combine them into one 0-100 score with the formula in studio/scoring/ranking.py.
+rank() and badges() compare the variants of one job.
 
-Everything is measured on frames downscaled to WORK_SIDE px on the long side (flicker in grey
-levels at that size); pixel metrics are then rescaled to the clip's own resolution.
+Motion is measured on frames downscaled to WORK_SIDE px on the long side (flicker in grey levels
+at that size) and pixel metrics are rescaled to the clip's own resolution; faces and artifacts
+look at the frames as given, up to artifacts.ART_SIDE px.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import cv2
 import numpy as np
 
 from studio.errors import ClipError
-from studio.scoring import faces, fidelity, motion
+from studio.scoring import artifacts, faces, fidelity, motion
 from studio.scoring.ranking import METRIC_INFO, assign_badges, combine, is_static, order, stability
 
 __all__ = [
@@ -47,7 +48,8 @@ class ClipScore:
     score: float
     static: bool
     # flicker, camera_jitter, motion, motion_norm, fidelity_ssim, fidelity_psnr, colour_drift,
-    # face_consistency, face_worst_frame, frames, width, height, fps (None when not measured)
+    # face_consistency, face_worst_frame, artifacts, frames, width, height, fps (None when not
+    # measured)
     metrics: dict[str, float | int | None] = field(default_factory=dict)
 
     @classmethod
@@ -119,6 +121,8 @@ def _score(
     if source is not None:
         ssim, psnr = fidelity.fidelity(first, np.asarray(source))
     face = faces.analyse(frames, stats.camera, work)
+    parts = None if face is None else face.moving_parts()
+    layers = artifacts.analyse(frames, stats.camera, work, parts)
     last_to_first = motion.end_to_start(stats.camera, size[0], size[1])
 
     metrics: dict[str, float | int | None] = {
@@ -132,6 +136,7 @@ def _score(
         "colour_drift": round(fidelity.colour_drift(first, last, last_to_first), 3),
         "face_consistency": None if face is None else round(face.consistency, 4),
         "face_worst_frame": None if face is None else face.worst_frame,
+        "artifacts": round(layers.figure, 4),
         "frames": int(count),
         "width": int(native_w),
         "height": int(native_h),

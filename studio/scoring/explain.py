@@ -19,6 +19,7 @@ TABLE_METRICS = (
     "fidelity_ssim",
     "colour_drift",
     "face_consistency",
+    "artifacts",
 )
 
 

@@ -7,16 +7,21 @@ Each raw metric maps onto a 0..1 sub-score (1 = good):
     motion          s = 1 - exp(-motion_norm * fps / 0.01)   share of the diagonal per second
     colour_drift    s = exp(-colour_drift / 8)               Delta E, first vs last frame
     fidelity        s = clip((fidelity_ssim - 0.3) / 0.6, 0, 1)   only when a source photo is given
-    face            s = face_consistency                     only when the first frame has a face
+    face            s = face_consistency                     only when the first frame shows a face
 
     score = 100 * sum(w_i * s_i) / sum(w_i over the metrics present)
+            * (1 - ARTIFACT_PENALTY * artifacts)
             * STATIC_PENALTY if the clip is static
 
 with weights w: flicker 0.30, camera_jitter 0.25, motion 0.10, colour_drift 0.10,
-fidelity 0.10, face 0.15. A clip is static when it moves less than 0.25% of its diagonal
-per second (about 3 px/s at 1024x576); its score is then multiplied by 0.5, because a photo
-that does not move is not what anyone asked an image-to-video studio for. A clip whose
-preset asks for a still camera (locked-off) is neither flagged static nor scored on motion.
+fidelity 0.10, face 0.15. artifacts (0 clean .. 1, studio/scoring/artifacts.py) scales the
+whole score rather than adding a term: a seam tracing a cheek or a hole beside the subject
+spoils a take however steady it is, so with ARTIFACT_PENALTY 0.6 a take with a clearly visible
+layer defect (artifacts 0.5 or more) loses 30% or more, and a clean one (under 0.1) at most 6%.
+A clip is static when it moves less than 0.25% of its diagonal per second (about 3 px/s at
+1024x576); its score is then multiplied by 0.5, because a photo that does not move is not what
+anyone asked an image-to-video studio for. A clip whose preset asks for a still camera
+(locked-off) is neither flagged static nor scored on motion.
 """
 
 from __future__ import annotations
@@ -90,6 +95,13 @@ METRIC_INFO: dict[str, tuple[str, str, str, bool]] = {
         "frame",
         False,
     ),
+    "artifacts": (
+        "Edge artifacts",
+        "Visible seams, holes, halos, smears or stray specks around the subject that are not in "
+        "the photo; 0 means none were seen.",
+        "0-1",
+        False,
+    ),
 }
 
 WEIGHTS = {
@@ -107,6 +119,7 @@ DRIFT_SCALE = 8.0
 SSIM_LOW, SSIM_SPAN = 0.3, 0.6
 STATIC_MOTION = 0.0025  # diagonal per second
 STATIC_PENALTY = 0.5
+ARTIFACT_PENALTY = 0.6
 
 Metrics = Mapping[str, float | int | None]
 
@@ -137,6 +150,9 @@ def combine(m: Metrics, static: bool, *, still: bool = False) -> float:
     if still:
         s.pop("motion")
     total = sum(WEIGHTS[k] * v for k, v in s.items()) / sum(WEIGHTS[k] for k in s)
+    artifacts = m.get("artifacts")
+    if artifacts is not None:  # scores saved before the figure existed have none
+        total *= 1.0 - ARTIFACT_PENALTY * min(1.0, max(0.0, float(artifacts)))
     return round(100.0 * total * (STATIC_PENALTY if static else 1.0), 2)
 
 
