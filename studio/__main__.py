@@ -59,14 +59,43 @@ def cmd_presets(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
+    from studio.batch import photo_folders, photos_in, pick_platform
+
+    photos = list(args.image) + (photos_in(args.input_dir) if args.input_dir else [])
+    if not photos:
+        raise StudioError("Give a photo (or several), or --input-dir with a folder of photos.")
+    target = pick_platform(args.platform)
+    out = _out_folder(args.out)
+    if len(photos) == 1 and not args.input_dir:
+        _generate_one(photos[0], out, args, settings, target)
+        return 0
+    # Several photos: each in OUT/<photo-stem>/, one line each; a bad photo does not stop the rest.
+    failed = 0
+    for k, (photo, folder) in enumerate(zip(photos, photo_folders(photos, out), strict=True), 1):
+        where = f"[{k}/{len(photos)}] {photo}"
+        try:
+            clips = _generate_one(photo, folder, args, settings, target)
+        except StudioError as exc:
+            failed += 1
+            print(f"error: {where}: {exc}", file=sys.stderr, flush=True)
+            continue
+        print(f"{where}: {clips} clips in {folder}", file=sys.stderr, flush=True)
+    return 1 if failed else 0
+
+
+def _generate_one(
+    image: Path, out: Path, args: argparse.Namespace, settings: Settings, target
+) -> int:
+    """Render one photo's takes into out, with their exports; all or nothing. Returns the count."""
     from tqdm import tqdm
 
+    from studio.batch import Framer, enlarge_warning, export_clips, for_platform
     from studio.clips import run_job
     from studio.jobs import Job, prepare_job
 
-    _require_files(args.image, args.edits)
+    _require_files(image, args.edits)
     job = Job(
-        image=str(args.image),
+        image=str(image),
         preset=args.preset,
         backend=args.backend,
         seed=args.seed,
@@ -83,13 +112,17 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
         negative_prompt=args.negative_prompt,
         loop=args.loop,
     )
-    out = _out_folder(args.out)
-    prepared = prepare_job(job, settings)  # validates everything before the disk is touched
-    for w in prepared.warnings:
+    # Checked before the disk is touched.
+    prepared = prepare_job(for_platform(job, target), settings)
+    warnings = list(prepared.warnings)
+    if target is not None and not any("enlarges it" in w for w in warnings):
+        warnings.append(enlarge_warning(prepared.photo.original_size, target))
+    for w in filter(None, warnings):
         print(f"warning: {w}", file=sys.stderr)
     existed = out.exists()
     before = set(out.iterdir()) if existed else set()
-    bar = tqdm(total=100, desc="Rendering", unit="%", file=sys.stderr, disable=args.quiet or not sys.stderr.isatty(),
+    bar = tqdm(total=100, desc=f"Rendering {image.name}", unit="%", file=sys.stderr,
+               disable=args.quiet or not sys.stderr.isatty(),
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}")  # fmt: skip
     try:
         last = None
@@ -99,6 +132,14 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
             if update.new_clip is not None:
                 print(update.new_clip.path, flush=True)
             last = update
+        formats = args.export or ([] if target is None else ["mp4"])
+        if formats:
+            bar.set_description_str(f"Exporting {image.name}")
+            framer = Framer(prepared.photo.rgb)
+            for done in export_clips(last.clips, formats, target, framer, args.gif_cap_mb):
+                print(done.path, flush=True)
+                if done.warning:
+                    print(f"warning: {done.warning}", file=sys.stderr)
     except BaseException:
         # All or nothing on the command line: remove what this run wrote.
         if out.exists():
@@ -114,7 +155,7 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
         bar.close()
     print(last.manifest)
     print(f"seed: {prepared.seed}", file=sys.stderr)
-    return 0
+    return len(last.clips)
 
 
 def _out_folder(text: str) -> Path:
@@ -237,6 +278,8 @@ def cmd_shootout(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from studio.batch import platform_names
+    from studio.export import FORMATS
     from studio.models.options import CACHE_MODES, DTYPES, OFFLOAD_MODES
     from studio.plan import LOOPS
 
@@ -252,7 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("--download", nargs="+", metavar="ID", help="download these checkpoints")
 
     gen = sub.add_parser("generate", help="render variants of one photo into a folder")
-    gen.add_argument("image", type=Path, help="photo file (JPEG, PNG, WebP, BMP, TIFF, GIF)")
+    gen.add_argument("image", type=Path, nargs="*",
+                     help="photo file (JPEG, PNG, WebP, BMP, TIFF, GIF); with several, each "
+                          "gets its own folder under --out")  # fmt: skip
+    gen.add_argument("--input-dir", type=Path, default=None, metavar="DIR",
+                     help="every photo in this folder, each into OUT/<photo-stem>/")  # fmt: skip
     gen.add_argument("--preset", required=True, help="preset id, e.g. product/slow-push-in")
     gen.add_argument("--backend", default="engine", help="backend id (default: engine)")
     gen.add_argument("--variants", type=int, default=4, help="how many variants (default 4)")
@@ -273,6 +320,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="make each clip loop: seamless (the motion comes back to where it "
                           "started) or boomerang (forwards, then backwards); default: plays once")  # fmt: skip
     gen.add_argument("--out", required=True, help="folder for the clips and manifest")
+    gen.add_argument("--export", action="append", choices=FORMATS, default=None,
+                     help="also write each clip as mp4, webm or gif beside it (repeatable)")  # fmt: skip
+    gen.add_argument("--platform", choices=platform_names(), default=None,
+                     help="render and export for a platform's frame: vertical (9:16), portrait "
+                          "(4:5), square (1:1) or landscape (16:9)")  # fmt: skip
+    gen.add_argument("--gif-cap-mb", type=float, default=None, metavar="MB",
+                     help="the size a GIF export must fit (default: the platform's, 8 MB)")  # fmt: skip
     gen.add_argument("--edits", type=Path, default=None, metavar="FILE.json",
                      help="subject corrections: a list of strokes, or a clip's manifest")  # fmt: skip
     gen.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

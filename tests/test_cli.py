@@ -309,3 +309,99 @@ def test_shootout_on_a_terminal_shows_its_progress_bar(tmp_path, samples):
     finally:
         os.close(primary)
     assert b"Shootout" in seen and b"100%" in seen
+
+
+def test_exports_for_a_platform_are_written_beside_each_clip_at_its_size_and_rate(
+    tmp_path, samples
+):
+    out = tmp_path / "out"
+    result = studio(
+        "generate", str(samples["product"]), "--preset", "product/slow-push-in", "--variants", "1",
+        "--seed", "5", "--frames", "12", "--fps", "24", "--platform", "1:1",
+        "--export", "mp4", "--export", "webm", "--export", "gif", "--gif-cap-mb", "2",
+        "--out", str(out), "-q", tmp=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    clip = next(p for p in out.glob("*.mp4") if p.name.count(".") == 1)
+    facts = probe_mp4(clip)
+    assert (facts["width"], facts["height"]) == (1080, 1080)  # the engine rendered natively
+    printed = result.stdout.splitlines()
+    for fmt, codec in (("mp4", "h264"), ("webm", "vp9"), ("gif", "gif")):
+        export = clip.with_name(f"{clip.stem}.square.{fmt}")
+        assert str(export) in printed
+        got = probe_mp4(export)
+        assert got["codec"].startswith(codec), got
+        if fmt != "gif":
+            assert (got["width"], got["height"]) == (1080, 1080)
+            assert abs(got["fps"] - 24) < 0.01  # square keeps 24 fps (presets/exports.yaml)
+            assert got["frames"] == 12  # 0.5 s, as asked
+        else:
+            assert export.stat().st_size <= 2_000_000  # the cap
+            assert got["width"] == got["height"]
+            assert abs(got["frames"] / got["fps"] - 0.5) < 0.1
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no temp file left
+    # The 600x400 photo is enlarged for a 1080x1080 frame: said in one warning.
+    assert "enlarges it" in result.stderr or "enlarged" in result.stderr
+
+
+def test_exports_without_a_platform_keep_the_clip_size(tmp_path, samples):
+    out = tmp_path / "out"
+    result = studio(
+        "generate", str(samples["product"]), "--preset", "product/slow-push-in", "--variants", "2",
+        "--seed", "5", "--size", "160x96", "--frames", "8", "--fps", "12", "--export", "webm",
+        "--out", str(out), "-q", tmp=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    webms = sorted(out.glob("*.webm"))
+    assert len(webms) == 2
+    for webm in webms:
+        assert webm.with_suffix(".mp4").is_file()
+        got = probe_mp4(webm)
+        assert (got["width"], got["height"], got["frames"]) == (160, 96, 8)
+        assert abs(got["fps"] - 12) < 0.01
+
+
+def test_unknown_platform_or_format_is_one_error_line(tmp_path, samples):
+    for flag, value in (("--platform", "imax"), ("--export", "avi")):
+        result = studio(
+            "generate", str(samples["product"]), "--preset", "product/slow-push-in",
+            flag, value, "--out", str(tmp_path / "out"), tmp=tmp_path,
+        )  # fmt: skip
+        assert_one_error_line(result, value)
+        assert not (tmp_path / "out").exists()
+
+
+def test_several_photos_each_get_their_folder_and_a_line(tmp_path, samples):
+    out = tmp_path / "out"
+    result = studio(
+        "generate", str(samples["product"]), str(samples["portrait"]), "--preset",
+        "product/slow-push-in", "--variants", "2", "--seed", "5", "--size", "128x96",
+        "--frames", "6", "--fps", "12", "--out", str(out), "-q", tmp=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["astronaut", "coffee"]
+    for folder in out.iterdir():
+        assert len(list(folder.glob("*.mp4"))) == 2
+        assert (folder / "manifest.json").is_file()
+    lines = [ln for ln in result.stderr.splitlines() if ln.startswith("[")]
+    assert len(lines) == 2 and "[1/2]" in lines[0] and "2 clips" in lines[1]
+
+
+def test_input_dir_goes_on_past_a_bad_photo_and_exits_non_zero(tmp_path, samples):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "a-cup.png").write_bytes(samples["product"].read_bytes())
+    (photos / "b-broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    (photos / "c-rocket.jpg").write_bytes(samples["scenic"].read_bytes())
+    (photos / "notes.txt").write_text("not a photo")
+    out = tmp_path / "out"
+    result = studio(
+        "generate", "--input-dir", str(photos), "--preset", "product/slow-push-in",
+        "--variants", "1", "--seed", "5", "--size", "128x96", "--frames", "6", "--fps", "12",
+        "--out", str(out), "-q", tmp=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 1
+    assert sorted(p.name for p in out.iterdir()) == ["a-cup", "c-rocket"]
+    errors = [ln for ln in result.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "b-broken.jpg" in errors[0] and "Traceback" not in result.stderr
+    assert "[3/3]" in result.stderr  # the photo after the bad one still ran
