@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -16,6 +17,7 @@ import numpy as np
 from studio import __version__
 from studio.backends.base import RenderContext
 from studio.encode import Staged, stage_jpeg, stage_json, stage_mp4, write_failure, write_json
+from studio.interpolate import interpolate
 from studio.jobs import PreparedJob
 from studio.loops import loop_frames
 from studio.plan import VariantPlan
@@ -112,6 +114,8 @@ class _JobWriter:
         manifest and poster: everything under temp names until published. facts, what the
         backend reported about the render, go into the manifest's plan as params.rendered."""
         name = clip_name(self.p.preset, plan)
+        rate = _PlanRate(plan, facts)
+        frames = rate.apply(frames, self.ctx)  # first: everything after sees the final frames
         frames = loop_frames(frames, plan)  # a boomerang or cross-faded loop, as planned
         keep: list[np.ndarray] = []
         if self.settings.score:  # scored without decoding the clip again
@@ -140,6 +144,8 @@ class _JobWriter:
                 "job_seed": self.p.seed,
                 "variant": plan.index + 1,
                 "plan": _plan_data(plan, facts),
+                "rendered": rate.rendered(),
+                "interpolated": rate.interpolated(),
                 "video": {k: v for k, v in info.items() if k != "path"} | {"file": video.path.name},
                 "score": score,
                 "timings": timings,
@@ -291,6 +297,56 @@ def _render_in_turn(writer: _JobWriter, scene: Any) -> Iterator[JobUpdate]:
     except BaseException:
         writer.ctx.cancel.set()
         raise
+
+
+class _PlanRate:
+    """Brings a take to its plan's frame rate, and counts what was rendered and what was added.
+
+    A backend that renders below the plan's rate says so in its facts ("fps", the rate its
+    frames were made at); those frames are interpolated to the plan's rate with optical flow
+    (studio.interpolate), keeping the take's duration. Other takes pass through, counted.
+    """
+
+    METHOD = "dis-optical-flow"
+
+    def __init__(self, plan: VariantPlan, facts: dict[str, Any] | None) -> None:
+        fps = (facts or {}).get("fps")
+        told = isinstance(fps, (int, float)) and not isinstance(fps, bool)
+        told = told and math.isfinite(fps) and fps > 0
+        if fps is not None and not told:
+            log.warning("backend reported a frame rate of %r; taking the plan's", fps)
+        self.fps = fps if told else plan.fps
+        self.to_fps = plan.fps
+        self.raise_rate = told and fps < plan.fps
+        self.frames_in = self.frames_out = 0
+
+    def apply(self, frames, ctx: RenderContext) -> Iterator[np.ndarray]:
+        def rendered():
+            for frame in frames:
+                self.frames_in += 1
+                yield frame
+
+        out = interpolate(rendered(), self.fps, self.to_fps) if self.raise_rate else rendered()
+        for frame in out:
+            if self.raise_rate:  # a long take's interpolation stops at Cancel too
+                ctx.check_cancel()
+            self.frames_out += 1
+            yield frame
+
+    def rendered(self) -> dict[str, Any]:
+        """What the backend made: its frame rate and frame count."""
+        return {"fps": self.fps, "frames": self.frames_in}
+
+    def interpolated(self) -> dict[str, Any] | None:
+        """What interpolation added to reach the plan's rate, or None when nothing was."""
+        if not self.raise_rate:
+            return None
+        return {
+            "method": self.METHOD,
+            "from_fps": self.fps,
+            "to_fps": self.to_fps,
+            "frames_added": self.frames_out - self.frames_in,
+        }
 
 
 def _plan_data(plan: VariantPlan, facts: dict[str, Any] | None) -> dict[str, Any]:
