@@ -110,6 +110,21 @@ class ChoiceDropdown(gr.Dropdown):
         return super().preprocess(payload)
 
 
+class ChoiceRadio(gr.Radio):
+    """Radio buttons that refuse a value they do not offer (sent through the API) in one short
+    sentence, instead of Gradio's message that echoes the value and every choice."""
+
+    is_template = True  # render with the stock Radio component in the browser
+
+    def preprocess(self, payload: Any) -> Any:
+        choices = [value for _, value in self.choices]
+        if payload is not None and (
+            not isinstance(payload, str | int | float) or payload not in choices
+        ):
+            raise refuse(not_in_list(self.label or "Choice", payload))
+        return super().preprocess(payload)
+
+
 class PresetPicker(gr.Dropdown):
     """The preset dropdown, whose list differs per login (each sees its own saved presets).
 

@@ -19,7 +19,7 @@ from gradio.route_utils import API_PREFIX
 from gradio.utils import get_upload_folder
 from gradio_client.utils import encode_file_path
 
-from studio import models, userpresets
+from studio import batch, models, userpresets
 from studio.backends import get_backend, list_backends
 from studio.backends.base import RenderContext
 from studio.encode import stage_bytes
@@ -274,10 +274,12 @@ def generate(
     subject_edits: list | None = None,
     prompt: str | None = None,
     negative_prompt: str | None = None,
+    loop: str | None = "once",
     request: gr.Request = None,  # Gradio injects it: who is asking (per-client job limit)
     progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio injects it
 ):
     """Render four variants of the photo with the preset; streams each clip as it finishes.
+    loop: "once" (or left off), "seamless" or "boomerang".
     subject_edits: corrections to the subject, a list of {"mode": "add" or "remove",
     "points": [[x, y], ...] in 0..1 of the photo, "radius": share of its longer side}.
     prompt, negative_prompt: your own wording for a model that reads prompts, for every
@@ -297,6 +299,7 @@ def generate(
             model_path=security.model_folder(model_path, studio.settings),
             subject_edits=subject_edits, prompt=_own_text(prompt, chosen.prompt),
             negative_prompt=_own_text(negative_prompt, chosen.negative_prompt, blank=""),
+            loop=loop_value(loop),
         )  # fmt: skip
         prepared = prepare_job(job, studio.settings, library)
         progress(0.0, desc="Analysing the photo…")
@@ -317,6 +320,14 @@ def generate(
         raise refuse(failure_message(exc)) from None
     # Cancel or a client gone away closes this generator, which closes the job (run_job stops
     # its workers and keeps only published takes).
+
+
+LOOP_CHOICES = {"once": "Plays once", "seamless": "Seamless loop", "boomerang": "Boomerang"}
+
+
+def loop_value(loop: Any) -> Any:
+    """The job's loop for the form's choice: None plays once; anything else is checked by the job."""
+    return None if loop in (None, "", "once") else loop
 
 
 # --- the Subject view --------------------------------------------------------------------------
@@ -597,3 +608,207 @@ def download_model(
 def refresh_backends(studio: Studio):
     """The picker's labels carry each checkpoint's state (not downloaded/on disk/loaded)."""
     return gr.update(choices=models.backend_choices(list_backends(studio.settings)))
+
+
+# --- the selected take: exports, and several photos in one go ------------------------------
+
+FORMAT_CHOICES = {"mp4": "MP4", "webm": "WebM", "gif": "GIF"}
+
+
+def platform_choices() -> list[tuple[str, str]]:
+    """The export panel's frames: the clip's own, then each platform of presets/exports.yaml."""
+    found = batch.targets()
+    return [("The clip's own size", "clip")] + [
+        (f"{t.title} · {t.width}x{t.height} ({t.use})" if t.use else t.title, t.id)
+        for t in found.values()
+    ]
+
+
+def select_take(
+    studio: Studio, index: int, clips: list[str | None], names: list[str | None] | None = None
+):
+    """select(), and the take for the export panel (kept on the server, never the browser's)."""
+    return (*select(studio, index, clips, names), clips[index])
+
+
+def open_past_take(
+    studio: Studio, paths: list[str], evt: gr.SelectData, request: gr.Request = None
+):
+    """open_past(), and the take for the export panel."""
+    shown = open_past(studio, paths, evt, request)
+    return (*shown, paths[evt.index])
+
+
+def best_take(clips: list[str | None]) -> str | None:
+    """After a job: the take preselected in the download panel (the first slot, best once ranked)."""
+    return next((c for c in clips or [] if c), None)
+
+
+def _own_take(studio: Studio, clip: Any, who: str) -> Path:
+    """The take as a path, if it is one of this login's finished clips; else one sentence."""
+    if not isinstance(clip, str) or not clip:
+        raise refuse("Select a take first (Select under a variant, or a clip in History).")
+    path = Path(clip)
+    owner_found = ownership.owner_of_path(path, Path(studio.settings.outputs_dir))
+    entry = studio.runner.history.get(path) if path.is_file() else None
+    if entry is None or owner_found is None or (studio.settings.auth and owner_found != who):
+        raise refuse("That clip is no longer available.")
+    return path
+
+
+def export_take(
+    studio: Studio,
+    clip: str | None,
+    fmt: str = "mp4",
+    platform: str = "clip",
+    gif_cap_mb: float = 8,
+    request: gr.Request = None,
+):
+    """Export the selected take as MP4, WebM or GIF for a platform's frame (cropped on its
+    subject, resized with lanczos), beside the take. Returns the download and a note."""
+    who = owner(request)
+    path = _own_take(studio, clip, who)
+    try:
+        fmt = batch.check_format(fmt)
+        target = batch.pick_platform(None if platform == "clip" else platform)
+        cap = batch.check_gif_cap(gif_cap_mb) if fmt == "gif" else None
+        entry = studio.runner.history.get(path)
+        poster = path.with_suffix(".jpg")
+        framer = None
+        if poster.is_file():  # a frame of the take: its subject places the crop
+            framer = batch.Framer(cv2.cvtColor(cv2.imread(str(poster)), cv2.COLOR_BGR2RGB))
+        if target is None and fmt == "mp4":
+            done_path, note = path, "The take itself is the MP4."
+        else:
+            done = batch.export_one(path, (entry.width, entry.height), entry.fps or 24, fmt,
+                                    target, framer, cap)  # fmt: skip
+            done_path = done.path
+            note = (f"**{FORMAT_CHOICES[fmt]}** {done.width}x{done.height}, {done.fps:g} fps, "
+                    f"{done.duration:.1f} s, {done.bytes / 1e6:.1f} MB")  # fmt: skip
+            if done.warning:
+                note += f"  \n⚠ {done.warning}"
+    except StudioError as exc:
+        raise refuse(str(exc)) from None
+    webguard.hand_out(studio.runner.history, [done_path], who)
+    button = gr.update(value=str(done_path), visible=True, label=f"Download {done_path.name}")
+    return button, note
+
+
+def _batch_gallery(studio: Studio, jobs: list[dict]) -> tuple[list, list[str]]:
+    """Every take of a batch as posters (captions say which photo, ★ the selected), and paths."""
+    items, paths = [], []
+    history = studio.runner.history
+    for job in jobs:
+        for e in sorted(history.in_folder(job["folder"]), key=lambda e: e.variant):
+            star = " · ★ selected" if e.selected else ""
+            items.append((str(e.poster or e.path), f"Photo {job['k']} · variant {e.variant}{star}"))
+            paths.append(str(e.path))
+    return items, paths
+
+
+def batch_generate(
+    studio: Studio,
+    files: list[str] | None,
+    preset_id: str,
+    backend: str = "engine",
+    aspect: str = "preset",
+    duration: float = 3.0,
+    fps: float = 24,
+    seed: float = -1,
+    strength: float = 1.0,
+    model_path: str = "",
+    prompt: str | None = None,
+    negative_prompt: str | None = None,
+    loop: str | None = "once",
+    request: gr.Request = None,
+    progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio injects it
+):
+    """Four takes of every photo with the same preset and settings, one photo after another
+    (each waits its turn in the device's line, so other users' jobs go in between); one
+    progress line per photo. A photo that cannot be used says why; the rest go on.
+
+    In the batch panel's order: the progress lines, the takes gallery, their paths, the jobs."""
+    if not files:
+        raise refuse("Add at least one photo.")
+    if not isinstance(files, list) or len(files) > batch.MAX_BATCH:
+        raise refuse(f"Add at most {batch.MAX_BATCH} photos at a time.")
+    who = owner(request)
+    library = studio.presets(who)
+    chosen = pick_preset(library, preset_id)
+    n = len(files)
+    lines = [batch.photo_line(k, n, Path(f).name, "waiting") for k, f in enumerate(files, 1)]
+    jobs: list[dict] = []
+
+    def outputs():
+        items, paths = _batch_gallery(studio, jobs)
+        return "  \n".join(lines), items, paths, list(jobs)
+
+    for k, image in enumerate(files, 1):
+        name = Path(image).name
+        out_dir = ownership.job_dir(studio.settings.outputs_dir, who)
+        try:
+            job = form_job(
+                image=image, preset=preset_id, backend=backend, variants=N_SLOTS, aspect=aspect,
+                duration=duration, fps=fps, seed=seed, strength=strength,
+                model_path=security.model_folder(model_path, studio.settings),
+                prompt=_own_text(prompt, chosen.prompt),
+                negative_prompt=_own_text(negative_prompt, chosen.negative_prompt, blank=""),
+                loop=loop_value(loop),
+            )  # fmt: skip
+            prepared = prepare_job(job, studio.settings, library)
+            ctx = RenderContext()
+            for update in studio.runner.run(prepared, out_dir, ctx, queueing.client_key(request)):
+                progress((k - 1 + update.progress) / n, desc=f"Photo {k} of {n}: {update.message}")
+                pct = "" if update.done else f" · {update.progress:.0%}"
+                lines[k - 1] = batch.photo_line(k, n, name, f"{update.message}{pct}")
+                if update.new_clip is not None:
+                    if not jobs or jobs[-1]["folder"] != str(out_dir):
+                        jobs.append({"k": k, "folder": str(out_dir)})
+                    webguard.hand_out(studio.runner.history, [update.new_clip.path,
+                                      update.new_clip.path.with_suffix(".jpg")], who)  # fmt: skip
+                    yield outputs()
+            lines[k - 1] = batch.photo_line(k, n, name, f"done · seed {prepared.seed}")
+        except StudioError as exc:
+            lines[k - 1] = batch.photo_line(k, n, name, f"⚠ {exc}")
+        except Exception as exc:  # a bug or out of memory: this photo only
+            log.exception("Generation failed for a photo of a batch")
+            lines[k - 1] = batch.photo_line(k, n, name, f"⚠ {failure_message(exc)}")
+        yield outputs()
+
+
+def batch_pick(
+    studio: Studio, paths: list[str], jobs: list[dict], evt: gr.SelectData,
+    request: gr.Request = None,
+):  # fmt: skip
+    """A take of the batch clicked: star it (one per photo) and open it in the Selected panel.
+
+    In the layout's order: the Selected clip, its download, the take, the gallery."""
+    index = evt.index if isinstance(evt.index, int) else -1
+    if not paths or not 0 <= index < len(paths) or not Path(paths[index]).is_file():
+        raise refuse("That clip is no longer available.")
+    path = paths[index]
+    studio.runner.history.select(path)
+    webguard.hand_out(studio.runner.history, [path], owner(request))
+    items, _ = _batch_gallery(studio, jobs or [])
+    name = Path(path).name
+    return (gr.update(value=path, label=f"Selected: {name}"),
+            gr.update(value=path, visible=True, label=f"Download {name}"), path, items)  # fmt: skip
+
+
+def batch_zip(studio: Studio, jobs: list[dict] | None, request: gr.Request = None):
+    """One ZIP of the selected take of each photo of the batch, with their manifests."""
+    who = owner(request)
+    members = []
+    for job in jobs or []:
+        chosen = [e for e in studio.runner.history.in_folder(job["folder"]) if e.selected]
+        members += batch.selected_members(chosen, prefix=f"photo-{job['k']}/")
+    if not members:
+        raise refuse("Select a take first: click one take of each photo you want.")
+    folder = ownership.job_dir(studio.settings.outputs_dir, who, kind="zip")
+    try:
+        path = batch.write_zip(members, folder / "selected-takes.zip")
+    except StudioError as exc:
+        raise refuse(str(exc)) from None
+    webguard.hand_out(studio.runner.history, [path], who)
+    takes = sum(1 for _, n in members if n.endswith(".mp4"))
+    return gr.update(value=str(path), visible=True, label=f"Download ZIP ({takes} takes)")

@@ -14,6 +14,7 @@ from studio.settings import Settings
 from studio.ui import handlers as h
 from studio.ui.components import (
     ChoiceDropdown,
+    ChoiceRadio,
     PhotoUpload,
     PresetPicker,
     StudioBlocks,
@@ -111,6 +112,8 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
                         preset_info = gr.Markdown(
                             h.preset_info(studio, default_preset), elem_id="preset-info"
                         )
+                        loop = ChoiceRadio([(label, key) for key, label in h.LOOP_CHOICES.items()],
+                                           value="once", label="Loop", elem_id="loop")  # fmt: skip
                         # The backends' text comes from studio.models; this only wires.
                         backend = ChoiceDropdown(
                             choices=models.backend_choices(list_backends(settings)),
@@ -172,6 +175,26 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
                             elem_id="status",
                             min_height=64,  # room for the progress bar that runs here
                         )
+                        # The same preset and settings for several photos, four takes each.
+                        with gr.Accordion(
+                            "Several photos in one go", open=False, elem_id="batch-panel"
+                        ):
+                            batch_files = UploadedFiles(label="Photos", file_count="multiple",
+                                                        file_types=["image"], type="filepath",
+                                                        elem_id="batch-photos")  # fmt: skip
+                            batch_go = gr.Button("Generate for every photo", variant="primary",
+                                                 elem_id="batch-generate")  # fmt: skip
+                            batch_status = gr.Markdown(elem_id="batch-status")
+                            batch_gallery = gr.Gallery(label="Takes: click one per photo to select it",
+                                                       columns=4, height="auto", interactive=False,
+                                                       allow_preview=False, elem_id="batch-takes")  # fmt: skip
+                            zip_btn = gr.Button(
+                                "Download all selected", size="sm", elem_id="batch-zip"
+                            )
+                            zip_file = gr.DownloadButton("Download ZIP", visible=False,
+                                                         elem_id="batch-zip-file")  # fmt: skip
+                            batch_paths = gr.State([])
+                            batch_jobs = gr.State([])
                     with gr.Column(scale=3, min_width=480):
                         videos, selects = [], []
                         for row in range(2):
@@ -214,6 +237,22 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
                                 "Download MP4", visible=False, variant="primary", elem_id="download"
                             )
                             chosen_index = gr.Number(visible=False, precision=0)
+                            selected_clip = gr.State(None)  # the take exports are made from
+                        with gr.Group(elem_id="export-panel"):
+                            with gr.Row():
+                                export_format = ChoiceRadio(
+                                    [(label, key) for key, label in h.FORMAT_CHOICES.items()],
+                                    value="mp4", label="Format", elem_id="export-format",
+                                )  # fmt: skip
+                                export_platform = ChoiceDropdown(choices=h.platform_choices(), value="clip",
+                                                                 label="Frame", elem_id="export-platform")  # fmt: skip
+                            low, high = h.batch.GIF_CAP_RANGE
+                            gif_cap = gr.Slider(low, high, value=8, step=0.5, label="GIF size cap (MB)",
+                                                elem_id="gif-cap")  # fmt: skip
+                            export_btn = gr.Button("Export", elem_id="export")
+                            export_file = gr.DownloadButton("Download export", visible=False,
+                                                            variant="primary", elem_id="export-file")  # fmt: skip
+                            export_note = gr.Markdown(elem_id="export-note")
 
                 # Past clips, kept across restarts (studio/serve/history.py), a page at a time.
                 with gr.Accordion("History", open=False, elem_id="history-panel"):
@@ -261,9 +300,8 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
         demo.load(bind(h.page_load, studio), outputs=history_outputs, api_name="history")
         newer.click(bind(h.newer_page, studio), [history_page], history_outputs, api_name=False)
         older.click(bind(h.older_page, studio), [history_page], history_outputs, api_name=False)
-        history.select(
-            bind(h.open_past, studio), [history_paths], [chosen, download], api_name=False
-        )
+        history.select(bind(h.open_past_take, studio), [history_paths],
+                       [chosen, download, selected_clip], api_name=False)  # fmt: skip
         preset.change(
             bind(h.preset_form, studio),
             inputs=preset,
@@ -284,7 +322,7 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
         run = go.click(
             bind(h.generate, studio),
             inputs=[photo, preset, backend, aspect, duration, fps, seed, strength, model_folder]
-            + [subject_edits, prompt, negative],
+            + [subject_edits, prompt, negative, loop],
             # New outputs go at the end: API clients read the clips as the first four.
             outputs=[*videos, clips_state, status, chosen, download, scores, compare]
             + [*selects, slot_names],
@@ -296,6 +334,34 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
             concurrency_limit=settings.max_queue,
         )
         run.then(latest_history, outputs=history_outputs, api_name=False)
+        run.then(h.best_take, [clips_state], [selected_clip], api_name=False)
+        export_btn.click(bind(h.export_take, studio), [selected_clip, export_format, export_platform, gif_cap],
+                         [export_file, export_note], api_name="export",
+                         concurrency_id="export", concurrency_limit=1)  # fmt: skip
+        batch_run = batch_go.click(
+            bind(h.batch_generate, studio),
+            inputs=[
+                batch_files,
+                preset,
+                backend,
+                aspect,
+                duration,
+                fps,
+                seed,
+                strength,
+                model_folder,
+            ]
+            + [prompt, negative, loop],
+            outputs=[batch_status, batch_gallery, batch_paths, batch_jobs],
+            api_name="generate_batch",
+            show_progress_on=[batch_status],
+            concurrency_limit=settings.max_queue,
+        )
+        batch_run.then(latest_history, outputs=history_outputs, api_name=False)
+        cancel.click(bind(h.cancelled, studio), outputs=status, cancels=[batch_run], api_name=False)
+        batch_gallery.select(bind(h.batch_pick, studio), [batch_paths, batch_jobs],
+                             [chosen, download, selected_clip, batch_gallery], api_name=False)  # fmt: skip
+        zip_btn.click(bind(h.batch_zip, studio), [batch_jobs], [zip_file], api_name=False)
         cancel.click(bind(h.cancelled, studio), outputs=status, cancels=[run], api_name=False)
 
         # The Subject view: one preview at a time per two cores' worth of work, quietly.
@@ -329,9 +395,9 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
         run.then(bind(h.refresh_backends, studio), outputs=backend, api_name=False)
         for i, button in enumerate(selects):
             button.click(
-                bind(h.select, studio, i),
+                bind(h.select_take, studio, i),
                 inputs=[clips_state, slot_names],
-                outputs=[chosen, download, chosen_index],
+                outputs=[chosen, download, chosen_index, selected_clip],
                 api_name=False,
             ).then(latest_history, outputs=history_outputs, api_name=False)  # the star, at once
     return demo
