@@ -13,6 +13,9 @@ from studio.motion.edits import SubjectEdit
 from studio.motion.filters import resize_to
 from studio.motion.layers import (
     FILL_SIZE,
+    FOLLOW,
+    FOLLOW_AUTOMATIC,
+    FOLLOW_PLATEAU,
     MATTE_FLOOR,
     background_depth,
     layer_box,
@@ -154,7 +157,9 @@ def build_scene(
         plate, layer = separate_layers(work, alpha, hole)
 
         # 4. Depth behind the subject, filled in from its surroundings.
-        depth_bg = background_depth(depth, alpha, hole, subject_depth, (sw, sh))
+        auto = subject.source.startswith("automatic")
+        follow, plateau = (FOLLOW_AUTOMATIC, FOLLOW_PLATEAU) if auto else (FOLLOW, 0.0)
+        depth_bg = background_depth(depth, alpha, hole, subject_depth, (sw, sh), follow, plateau)
 
         # 5. Depth the subject layer moves by: smooth inside it, so it never tears.
         depth_fg = subject_parallax_depth(depth, alpha, subject_depth, (sw, sh))
