@@ -13,6 +13,7 @@ from studio.errors import JobError, clip_text
 from studio.images import Photo, load_photo
 from studio.loops import with_loop
 from studio.motion.edits import SubjectEdit, parse_edits
+from studio.motion.framing import explicit_point
 from studio.plan import LOOPS, VariantPlan
 from studio.presets import ASPECTS, Preset, PresetLibrary, load_library, text_problem
 from studio.settings import Settings
@@ -172,6 +173,7 @@ def validate_job(job: Job) -> None:
     if job.loop is not None and job.loop not in LOOPS:
         raise JobError(f"Loop must be {' or '.join(LOOPS)}; got '{clip_text(job.loop)}'.")
     parse_edits(job.subject_edits)
+    explicit_point(job.params)  # a pinned framing point: two numbers in 0..1
 
 
 def output_size(aspect: str, photo_size: tuple[int, int], long_side: int) -> tuple[int, int]:

@@ -7,7 +7,7 @@ import inspect
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from studio.images import load_photo
 from studio.inspect import PREVIEW_SIDE, describe, overlay, preview_beliefs
 from studio.jobs import form_job, prepare_job
 from studio.motion.edits import SubjectEdit, parse_edits
+from studio.motion.framing import FRAMING_PARAM, explicit_point
 from studio.presets import Preset, PresetLibrary, load_library
 from studio.scoring import explain
 from studio.serve import ownership, queueing, security, webguard
@@ -275,11 +276,13 @@ def generate(
     prompt: str | None = None,
     negative_prompt: str | None = None,
     loop: str | None = "once",
+    framing: list | None = None,
     request: gr.Request = None,  # Gradio injects it: who is asking (per-client job limit)
     progress: gr.Progress = gr.Progress(),  # noqa: B008 - Gradio injects it
 ):
     """Render four variants of the photo with the preset; streams each clip as it finishes.
-    loop: "once" (or left off), "seamless" or "boomerang".
+    loop: "once" (or left off), "seamless" or "boomerang". framing: [x, y] in 0..1 of the
+    photo, the point the frame centres on (left off: placed on the subject).
     subject_edits: corrections to the subject, a list of {"mode": "add" or "remove",
     "points": [[x, y], ...] in 0..1 of the photo, "radius": share of its longer side}.
     prompt, negative_prompt: your own wording for a model that reads prompts, for every
@@ -301,6 +304,8 @@ def generate(
             negative_prompt=_own_text(negative_prompt, chosen.negative_prompt, blank=""),
             loop=loop_value(loop),
         )  # fmt: skip
+        if framing is not None:  # the point the user pinned in the Subject view
+            job = replace(job, params={**job.params, FRAMING_PARAM: framing})
         prepared = prepare_job(job, studio.settings, library)
         progress(0.0, desc="Analysing the photo…")
         # Waits its turn on the device, then streams run_job and records clips in History.
@@ -332,7 +337,7 @@ def loop_value(loop: Any) -> Any:
 
 # --- the Subject view --------------------------------------------------------------------------
 
-MODES = {"add": "Add to subject", "remove": "Remove from subject"}
+MODES = {"add": "Add to subject", "remove": "Remove from subject", "frame": "Move the frame"}
 BRUSH_PERCENT = (1, 25, 5)  # the brush slider: radius in % of the photo's longer side
 
 
@@ -355,25 +360,85 @@ def private_image(studio: Studio, rgb: np.ndarray, who: str) -> str:
     return str(path)
 
 
-def _subject_outputs(studio: Studio, image: str, edits: tuple[SubjectEdit, ...], who: str):
-    """The Subject view's outputs: the overlay, the corrections (plain data), the note."""
+def _subject_outputs(
+    studio: Studio, image: str, edits: tuple[SubjectEdit, ...], who: str, frame: Any = None
+):
+    """The Subject view's outputs: the overlay, the corrections (plain data), the note.
+    frame: (aspect w/h, pinned point or None) draws the frame that aspect will show."""
     photo = load_photo(image, max_side=PREVIEW_SIDE,
                        max_bytes=studio.settings.max_upload_mb * 1024 * 1024)  # fmt: skip
     beliefs = preview_beliefs(photo.rgb, edits)
-    shown = private_image(studio, overlay(photo.rgb, beliefs, edits), who)
-    return shown, [e.to_dict() for e in edits], describe(beliefs, edits)
+    drawn = overlay(photo.rgb, beliefs, edits)
+    note = describe(beliefs, edits)
+    if frame is not None:
+        ratio, pin = frame
+        h, w = drawn.shape[:2]
+        x, y, cw, ch = frame_rect(beliefs, (w, h), ratio, pin)
+        t = max(2, round(max(h, w) / 200))
+        cv2.rectangle(drawn, (x, y), (x + cw - 1, y + ch - 1), FRAME_COLOUR, t, cv2.LINE_AA)
+        note += " The white frame is what the clip shows" + (
+            " (moved by you; Reset puts it back)." if pin else "."
+        )
+    shown = private_image(studio, drawn, who)
+    return shown, [e.to_dict() for e in edits], note
+
+
+FRAME_COLOUR = (255, 255, 255)
+
+
+def frame_rect(
+    beliefs: Any, size: tuple[int, int], ratio: float, pin: tuple[float, float] | None
+) -> tuple[int, int, int, int]:
+    """The part of a picture of size (w, h) a clip of this w/h ratio shows: centred on the
+    pinned point (0..1), else placed on the subject as the engine places it (framing)."""
+    from studio.motion.framing import crop_for
+
+    w, h = size
+    if pin is None:
+        return crop_for(beliefs, (w, h), ratio)
+    cw, ch = (min(w, round(h * ratio)), h) if w / h > ratio else (w, min(h, round(w / ratio)))
+    x = int(np.clip(round(pin[0] * w - cw / 2), 0, w - cw))
+    y = int(np.clip(round(pin[1] * h - ch / 2), 0, h - ch))
+    return x, y, cw, ch
+
+
+def frame_of(studio: Studio, aspect: Any, preset_id: Any, image: str, who: str) -> float | None:
+    """The w/h of the clip the form asks for (its aspect, else the preset's); None if unknown."""
+    from studio.presets import ASPECTS
+
+    key = aspect if aspect not in (None, "", "preset") else None
+    if key is None:
+        preset = studio.presets(who).presets.get(preset_id) if isinstance(preset_id, str) else None
+        key = preset.aspect if preset else None
+    if not isinstance(key, str) or key not in ASPECTS:
+        return None
+    if ASPECTS[key].ratio is None:  # "match": the photo's own shape, nothing is cut
+        return None
+    return float(ASPECTS[key].ratio)
+
+
+def _pin(framing: Any) -> tuple[float, float] | None:
+    try:
+        return explicit_point({"framing": framing})
+    except StudioError as exc:
+        raise refuse(str(exc)) from None
 
 
 def subject_view(
     studio: Studio, image: str | None, subject_edits: list | None = None,
-    request: gr.Request = None,
+    request: gr.Request = None,  # before the new inputs: callers pass it in this place
+    framing: list | None = None, aspect: str | None = None, preset_id: str | None = None,
 ):  # fmt: skip
     """What the engine takes as the photo's subject, with these corrections: an overlay (the
-    subject tinted and outlined, faces boxed), the corrections as checked, and one line."""
+    subject tinted and outlined, faces boxed, and the frame the aspect shows), the corrections
+    as checked, and one line. framing: the pinned framing point [x, y] in 0..1, or None."""
     if not image:
         raise refuse("Upload a photo first (or click one of the samples).")
+    who = owner(request)
     try:
-        return _subject_outputs(studio, image, parse_edits(subject_edits), owner(request))
+        ratio = frame_of(studio, aspect, preset_id, image, who)
+        frame = None if ratio is None else (ratio, _pin(framing))
+        return _subject_outputs(studio, image, parse_edits(subject_edits), who, frame)
     except StudioError as exc:
         raise refuse(str(exc)) from None
 
@@ -410,12 +475,47 @@ def subject_click(
         if len(index) != 2 or not all(isinstance(v, int | float) for v in index):
             raise refuse("Click a point on the picture.")
         radius = min(max(float(brush or BRUSH_PERCENT[2]), BRUSH_PERCENT[0]), BRUSH_PERCENT[1])
-        click = {"mode": mode if mode in MODES else "add",
+        click = {"mode": mode if mode in ("add", "remove") else "add",
                  "points": [[(index[0] + 0.5) / w, (index[1] + 0.5) / h]], "radius": radius / 100}  # fmt: skip
         edits = parse_edits([*edits, click])
         return _subject_outputs(studio, image, edits, owner(request))
     except StudioError as exc:
         raise refuse(str(exc)) from None
+
+
+def subject_pick(
+    studio: Studio,
+    image: str | None,
+    subject_edits: list | None,
+    mode: str,
+    brush: float,
+    framing: list | None,
+    aspect: str | None,
+    preset_id: str | None,
+    evt: gr.SelectData,
+    request: gr.Request = None,
+):
+    """A click on the overlay: in "Move the frame" mode it pins the framing point there
+    (params["framing"]), else it corrects the subject. Outputs: the overlay, the corrections,
+    the note, the framing point."""
+    if not image:
+        raise refuse("Upload a photo first (or click one of the samples).")
+    if mode != "frame":
+        shown, edits, _ = subject_click(studio, image, subject_edits, mode, brush, evt, request)
+        framing = None if framing is None else list(_pin(framing))
+        return (*subject_view(studio, image, edits, request, framing, aspect, preset_id), framing)
+    try:
+        photo = load_photo(image, max_side=PREVIEW_SIDE,
+                           max_bytes=studio.settings.max_upload_mb * 1024 * 1024)  # fmt: skip
+    except StudioError as exc:
+        raise refuse(str(exc)) from None
+    h, w = photo.rgb.shape[:2]
+    index = evt.index if isinstance(evt.index, list | tuple) else ()
+    if len(index) != 2 or not all(isinstance(v, int | float) for v in index):
+        raise refuse("Click a point on the picture.")
+    pin = [round(min(max((index[0] + 0.5) / w, 0.0), 1.0), 4),
+           round(min(max((index[1] + 0.5) / h, 0.0), 1.0), 4)]  # fmt: skip
+    return (*subject_view(studio, image, subject_edits, request, pin, aspect, preset_id), pin)
 
 
 def subject_undo(subject_edits: list | None) -> list:
@@ -426,6 +526,11 @@ def subject_undo(subject_edits: list | None) -> list:
 def subject_reset() -> list:
     """No corrections: back to the engine's own subject (subject_view then redraws)."""
     return []
+
+
+def subject_reset_all() -> tuple[list, None]:
+    """Reset: no corrections and no pinned frame (subject_view then redraws)."""
+    return [], None
 
 
 def slot_outputs(update, note: str, fps: int) -> tuple:

@@ -103,6 +103,8 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
                                 )
                             # The corrections as plain data: an input of /generate and /subject.
                             subject_edits = gr.JSON([], visible="hidden", elem_id="subject-edits")
+                            # The point the frame is pinned to ([x, y] in 0..1), or None.
+                            framing_pin = gr.JSON(None, visible="hidden", elem_id="framing-pin")
                         preset = PresetPicker(
                             choices=h.preset_choices(library),
                             value=default_preset,
@@ -322,7 +324,7 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
         run = go.click(
             bind(h.generate, studio),
             inputs=[photo, preset, backend, aspect, duration, fps, seed, strength, model_folder]
-            + [subject_edits, prompt, negative, loop],
+            + [subject_edits, prompt, negative, loop, framing_pin],
             # New outputs go at the end: API clients read the clips as the first four.
             outputs=[*videos, clips_state, status, chosen, download, scores, compare]
             + [*selects, slot_names],
@@ -369,16 +371,18 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
         quick = {"concurrency_id": "subject", "concurrency_limit": 2, "show_progress": "minimal"}
         show = bind(h.subject_view, studio)
         photo.change(bind(h.subject_new_photo, studio), [photo], subject_outputs, api_name=False,
-                     **quick)  # fmt: skip
-        subject_image.select(bind(h.subject_click, studio),
-                             [photo, subject_edits, subject_mode, subject_brush], subject_outputs,
-                             api_name=False, **quick)  # fmt: skip
+                     **quick).then(h.subject_reset_all, None, [subject_edits, framing_pin],
+                                   api_name=False)  # fmt: skip
+        view_inputs = [photo, subject_edits, framing_pin, aspect, preset]
+        subject_image.select(bind(h.subject_pick, studio),
+                             [photo, subject_edits, subject_mode, subject_brush, framing_pin, aspect, preset],
+                             [*subject_outputs, framing_pin], api_name=False, **quick)  # fmt: skip
         subject_undo.click(h.subject_undo, [subject_edits], [subject_edits], api_name=False).then(
-            show, [photo, subject_edits], subject_outputs, api_name="subject", **quick
+            show, view_inputs, subject_outputs, api_name="subject", **quick
         )
-        subject_reset.click(h.subject_reset, None, [subject_edits], api_name=False).then(
-            show, [photo, subject_edits], subject_outputs, api_name=False, **quick
-        )
+        subject_reset.click(h.subject_reset_all, None, [subject_edits, framing_pin], api_name=False).then(
+            show, view_inputs, subject_outputs, api_name=False, **quick
+        )  # fmt: skip
 
         sh_go.click(
             bind(h.shootout, studio),

@@ -114,3 +114,30 @@ def test_loop_choice_goes_into_the_job(tmp_path, samples):
     assert h.loop_value("once") is None and h.loop_value(None) is None
     message = refusal(h.generate, studio, str(samples["product"]), PRESET, loop="sideways")
     assert message.startswith("Loop must be")
+
+
+def test_a_click_in_move_the_frame_mode_pins_the_frame_and_the_job_carries_it(tmp_path, samples):
+    studio = Studio.open(small_settings(tmp_path, score=False))
+    photo = str(samples["scenic"])
+    plain, _, note = h.subject_view(studio, photo, [], None, None, "9:16", PRESET)
+    assert "white frame" in note and "moved by you" not in note
+    shown, edits, note, pin = h.subject_pick(studio, photo, [], "frame", 5, None, "9:16", PRESET,
+                                             clicked([40, 100]))  # fmt: skip
+    assert edits == [] and "moved by you" in note and shown != plain
+    assert 0 < pin[0] < 0.2 and 0 < pin[1] < 1
+    # The frame is drawn where the pin puts it: a 9:16 strip at the left of the landscape photo.
+    x, y, w, hgt = h.frame_rect(None, (512, 341), 9 / 16, tuple(pin))
+    assert x == 0 and hgt == 341 and abs(w / hgt - 9 / 16) < 0.01
+    # A subject click keeps the pin.
+    _, edits, _, kept = h.subject_pick(studio, photo, [], "add", 5, pin, "9:16", PRESET,
+                                       clicked([200, 100]))  # fmt: skip
+    assert len(edits) == 1 and kept == pin
+    assert h.subject_reset_all() == ([], None)
+    updates = list(h.generate(studio, photo, PRESET, aspect="9:16", framing=pin,
+                              **{**FORM, "duration": 0.5}))  # fmt: skip
+    clip = next(p for p in updates[-1][4] if p)
+    manifest = json.loads(Path(clip).with_suffix(".json").read_text())
+    assert manifest["job"]["params"]["framing"] == pin
+    for bad in ([2, 0.5], ["x", 1], [0.5], "middle", [float("nan"), 0.1]):
+        message = refusal(h.generate, studio, photo, PRESET, framing=bad)
+        assert message == "The framing point must be two numbers between 0 and 1 (across, down)."

@@ -252,12 +252,12 @@ def test_page_load_names_a_broken_user_preset_file(tmp_path):
 
 def test_bound_handlers_still_get_the_request_and_progress_from_gradio(tmp_path):
     # As the form sends them: photo, preset, ..., model folder, corrections, prompt, negative,
-    # loop.
-    sent = ["photo.png", PRESET, "engine", "preset", 1, 8, 7, 1.0, "", [], "", "", "once"]
+    # loop, framing point.
+    sent = ["photo.png", PRESET, "engine", "preset", 1, 8, 7, 1.0, "", [], "", "", "once", None]
     studio = Studio.open(small_settings(tmp_path))
     request = gr.Request(username="alice")
     inputs, progress_index, _, _ = special_args(h.bind(h.generate, studio), sent, request=request)
-    assert inputs[13] is request and isinstance(inputs[14], gr.Progress) and progress_index == 14
+    assert inputs[14] is request and isinstance(inputs[15], gr.Progress) and progress_index == 15
     inputs, _, event_index, _ = special_args(h.bind(h.subject_click, studio),
                                              ["photo.png", [], "add", 5], request=request,
                                              event_data=clicked([3, 4]))  # fmt: skip
