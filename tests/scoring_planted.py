@@ -22,7 +22,7 @@ FRAMES = 72
 # One job per sample photo, with a preset that moves the subject against its background.
 JOBS = {
     "astronaut.png": "portrait/orbit",
-    "coffee.png": "product/orbit-reveal",
+    "coffee.png": "product/slow-push-in",
     "rocket.jpg": "scenic/tilt-reveal",
 }
 SEAM_COLOUR = (112, 124, 148)  # the blue-grey of an old sky carried on a subject's edge
