@@ -1,5 +1,6 @@
 // Comparison controls for the four variants: one play/pause/scrub for all, frame stepping,
-// an A/B viewer with flip and split slider, and keys 1-4 to select. Runs as the js_on_load of
+// an A/B viewer with flip and split slider, keys 1-4 to select, and a sound switch that lets
+// the selected take be heard (models such as LTX-2 make sound; the others stay muted). Runs as the js_on_load of
 // the gr.HTML bar (`element` is that bar, `props.value` the clips' fps). Plain DOM, no
 // libraries, nothing from the network.
 //
@@ -40,6 +41,43 @@
       if (Math.abs(v.currentTime - to) > 1e-4) v.currentTime = to;
     }
   }
+  // The take heard while the sound is on: the selected one (its clip is in the Selected
+  // panel), else the first slot's. One at a time: four takes at once would be noise.
+  let soundOn = false;
+  function selectedSlot() {
+    const chosen = document.querySelector("#selected video");
+    const picked = chosen ? chosen.currentSrc : "";
+    return [1, 2, 3, 4].find((i) => {
+      const v = slotVideo(i);
+      return picked && v && v.currentSrc === picked;
+    });
+  }
+  const heardSlot = () => (soundOn ? selectedSlot() || (leader() ? 1 : undefined) : undefined);
+  function applySound() {
+    const slot = heardSlot();
+    const heard = slot ? slotVideo(slot) : null;
+    // The A/B copies show the same clips: they stay muted, or a take would be heard twice.
+    for (const v of all()) {
+      const mute = v !== heard;
+      if (v.muted !== mute) v.muted = mute;
+    }
+    const btn = $(".cmp-sound");
+    const text = slot ? `Sound: #${slot}` : "Sound off";
+    if (btn.textContent !== text) btn.textContent = text;
+    btn.setAttribute("aria-pressed", String(soundOn));
+  }
+  function toggleSound() {
+    soundOn = !soundOn;
+    applySound();
+    const slot = heardSlot();
+    const lead = leader();
+    // Unmuted, a browser may pause a clip it let play muted; pressing the switch is the
+    // gesture that lets it play on with its sound.
+    if (slot && lead && !lead.paused && slotVideo(slot).paused) {
+      slotVideo(slot).play().catch(() => {});
+    }
+  }
+
   function playAll() {
     const lead = leader();
     if (lead) setTime(lead.currentTime);
@@ -47,6 +85,7 @@
       v.muted = true;
       v.play().catch(() => {});
     }
+    applySound();
     showPlaying(true);
   }
   function pauseAll() {
@@ -121,6 +160,8 @@
       loadAB();
     }
     outline();
+    // While the sound is on, the selected take may change under it (a click, key 1-4).
+    if (soundOn) applySound();
     const lead = leader();
     showPlaying(Boolean(lead && !lead.paused));
     // Keep every clip on the leader's clock: correct anything more than half a frame off.
@@ -160,10 +201,11 @@
   $(".ab-pick-b").addEventListener("change", loadAB);
   $(".ab-split").addEventListener("input", (e) => split(Number(e.target.value)));
   $(".ab-flip").addEventListener("click", flip);
+  $(".cmp-sound").addEventListener("click", toggleSound);
   split(50);
 
   // Keys: 1-4 select the take in that slot (as its button does), space plays/pauses all,
-  // , and . step a frame, f flips A/B.
+  // , and . step a frame, f flips A/B, m switches the selected take's sound on or off.
   const typing = (e) => {
     const tag = (e.target && e.target.tagName) || "";
     return ["INPUT", "TEXTAREA", "SELECT"].includes(tag) || e.target.isContentEditable;
@@ -182,6 +224,7 @@
     } else if (e.key === ",") step(-1);
     else if (e.key === ".") step(1);
     else if (e.key === "f") flip();
+    else if (e.key === "m") toggleSound();
   });
   // A focused button would also "click" on space's keyup: space already toggled playback.
   document.addEventListener("keyup", (e) => {

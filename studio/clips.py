@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from studio import __version__
+from studio.audio import mux_audio
 from studio.backends.base import RenderContext
 from studio.encode import Staged, stage_jpeg, stage_json, stage_mp4, write_failure, write_json
 from studio.interpolate import interpolate
@@ -108,11 +109,17 @@ class _JobWriter:
         }
 
     def finish(
-        self, plan: VariantPlan, frames, t_start: float, facts: dict[str, Any] | None = None
+        self,
+        plan: VariantPlan,
+        frames,
+        t_start: float,
+        facts: dict[str, Any] | None = None,
+        audio=None,
     ) -> _Finished:
         """Encode one variant's frames (scoring small copies as they stream), then stage its
         manifest and poster: everything under temp names until published. facts, what the
-        backend reported about the render, go into the manifest's plan as params.rendered."""
+        backend reported about the render, go into the manifest's plan as params.rendered;
+        audio, a model's sound track, is muxed into the staged MP4."""
         name = clip_name(self.p.preset, plan)
         rate = _PlanRate(plan, facts)
         frames = rate.apply(frames, self.ctx)  # first: everything after sees the final frames
@@ -124,6 +131,8 @@ class _JobWriter:
         frames = _tee_frame(frames, plan.frames // 2, poster)
         video = stage_mp4(frames, self.out / f"{name}.mp4", fps=plan.fps,
                           crf=self.settings.crf, preset=self.settings.x264_preset)  # fmt: skip
+        if audio is not None:  # the model's sound track (studio.audio), muxed in as AAC
+            video = mux_audio(video, audio)
         info = video.info
         staged: list[Staged] = []
         try:
@@ -291,7 +300,9 @@ def _render_in_turn(writer: _JobWriter, scene: Any) -> Iterator[JobUpdate]:
     t_start = time.perf_counter()
     try:
         for pos, rendered in p.backend.render_many(scene, p.plans, writer.ctx):
-            done = writer.finish(p.plans[pos], rendered.frames, t_start, rendered.facts)
+            done = writer.finish(
+                p.plans[pos], rendered.frames, t_start, rendered.facts, rendered.audio
+            )
             yield writer.update(writer.publish(done))
             t_start = time.perf_counter()
     except BaseException:

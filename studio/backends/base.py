@@ -14,6 +14,7 @@ from studio.errors import Cancelled
 from studio.plan import VariantPlan
 
 if TYPE_CHECKING:
+    from studio.audio import Audio
     from studio.motion.edits import SubjectEdit
 
 # progress(fraction_done_of_this_variant 0..1)
@@ -38,14 +39,16 @@ class RenderContext:
 
 @dataclass
 class Rendered:
-    """One variant from render_many: its frames, and facts about how they were made.
+    """One variant from render_many: its frames, facts about how they were made, its sound.
 
     The facts (the model's own size, frame count, steps, device...) go into the clip's
-    manifest beside its plan, under plan.params.rendered.
+    manifest beside its plan, under plan.params.rendered. audio, from the models that make
+    sound, lasts as long as the frames do and is muxed into the clip's MP4.
     """
 
     frames: Iterable[np.ndarray]
     facts: dict[str, Any] = field(default_factory=dict)
+    audio: Audio | None = None
 
 
 class Backend(ABC):

@@ -6,11 +6,13 @@ keyword arguments for its pipeline call; everything else lives here, once.
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import logging
 from abc import abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +28,9 @@ from studio.models import (
     require_model_packages,
 )
 from studio.plan import VariantPlan
+
+if TYPE_CHECKING:
+    from studio.audio import Audio
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +141,15 @@ class DiffusionBackend(Backend):
         guidance = float(plan.params.get("guidance") or ckpt.guidance)
         return Shot(width, height, ckpt.frames.snap(plan.frames), steps, guidance)
 
+    def results(
+        self, loaded: Loaded, output: Any, plans: list[VariantPlan]
+    ) -> list[tuple[np.ndarray, Audio | None]]:
+        """(video (F, H, W, 3) floats 0..1, sound or None) per plan, from one pipeline output.
+
+        Families whose pipelines return sound with the video (LTX-2) override this.
+        """
+        return [(np.asarray(output.frames[i]), None) for i in range(len(plans))]
+
     # -- the shared machinery ---------------------------------------------------------
 
     def prepare(
@@ -167,7 +181,7 @@ class DiffusionBackend(Backend):
             group = list(range(pos, min(len(plans), pos + batch)))
             ctx.check_cancel()
             try:
-                videos = self._call(loaded, image, [plans[i] for i in group], shot, ctx)
+                takes = self._call(loaded, image, [plans[i] for i in group], shot, ctx)
             except OutOfMemory:
                 if batch == 1:
                     raise
@@ -176,7 +190,7 @@ class DiffusionBackend(Backend):
                 batch = 1
                 loaded = manager.get(self.checkpoint, plans[0].params)
                 continue
-            for i, video in zip(group, videos, strict=True):
+            for i, (video, audio) in zip(group, takes, strict=True):
                 facts = {
                     "checkpoint": self.checkpoint.id,
                     "width": int(video.shape[2]),
@@ -186,7 +200,12 @@ class DiffusionBackend(Backend):
                     "device": loaded.options.device,
                     "dtype": loaded.options.dtype,
                 }
-                yield i, Rendered(fit_frames(video, plans[i]), facts)
+                if audio is not None:
+                    # The model's own length; the clip's track is cut or padded to the frames'.
+                    facts["audio"] = {"rate": audio.rate, "channels": audio.channels,
+                                      "seconds": round(audio.seconds, 3)}  # fmt: skip
+                    audio = audio.fitted(plans[i].frames / plans[i].fps)
+                yield i, Rendered(fit_frames(video, plans[i]), facts, audio)
             pos += len(group)
 
     def _batch_size(self, loaded: Loaded, shot: Shot, n: int, params: dict[str, Any]) -> int:
@@ -198,7 +217,7 @@ class DiffusionBackend(Backend):
 
     def _call(
         self, loaded: Loaded, image: Any, plans: list[VariantPlan], shot: Shot, ctx: RenderContext
-    ) -> list[np.ndarray]:
+    ) -> list[tuple[np.ndarray, Audio | None]]:
         import torch
 
         kwargs = self.pipeline_kwargs(loaded, image, plans, shot)
@@ -214,10 +233,9 @@ class DiffusionBackend(Backend):
                 raise _Interrupted
             return callback_kwargs
 
-        kwargs["callback_on_step_end"] = on_step_end
         try:
-            with torch.inference_mode():
-                frames = loaded.pipe(**kwargs).frames
+            with torch.inference_mode(), _step_reports(loaded.pipe, kwargs, on_step_end):
+                takes = self.results(loaded, loaded.pipe(**kwargs), plans)
         except _Interrupted:
             raise Cancelled("Generation was cancelled.") from None
         except Exception as exc:
@@ -228,7 +246,7 @@ class DiffusionBackend(Backend):
         finally:
             kwargs.clear()
         ctx.check_cancel()
-        return [np.asarray(frames[i]) for i in range(len(plans))]
+        return takes
 
     def _oom_advice(self, loaded: Loaded, shot: Shot, batch: int) -> str:
         mode = loaded.options.offload
@@ -238,3 +256,31 @@ class DiffusionBackend(Backend):
             f"{self.checkpoint.name} ran out of GPU memory at {shot.width}x{shot.height}, {shot.frames} frames"
             f" (offload '{mode}'): {change}, use fewer frames or a smaller size, then try again."
         )
+
+
+@contextlib.contextmanager
+def _step_reports(pipe: Any, kwargs: dict[str, Any], on_step_end: Callable[..., Any]):
+    """Call on_step_end after every denoising step of the pipeline call made inside.
+
+    Through the pipeline's callback_on_step_end where it takes one; otherwise (HunyuanVideo
+    1.5 has none) by wrapping its scheduler's step for the length of the call, since every
+    denoising loop steps the scheduler once per step.
+    """
+    if "callback_on_step_end" in inspect.signature(type(pipe).__call__).parameters:
+        kwargs["callback_on_step_end"] = on_step_end
+        yield
+        return
+    scheduler, real_step = pipe.scheduler, pipe.scheduler.step
+    steps = [0]
+
+    def step(*args, **kw):
+        out = real_step(*args, **kw)
+        on_step_end(pipe, steps[0], None, {})
+        steps[0] += 1
+        return out
+
+    scheduler.step = step  # an instance attribute: deleting it brings back the class's method
+    try:
+        yield
+    finally:
+        del scheduler.step

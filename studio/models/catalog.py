@@ -15,7 +15,7 @@ from studio.models.options import DTYPES, OFFLOAD_MODES
 
 CATALOG_PATH = Path(__file__).resolve().parents[2] / "presets" / "models.yaml"
 # The pipeline families the studio can render: family "svd" is rendered by studio/backends/svd.py.
-FAMILIES = ("svd", "ltx", "cogvideox", "wan", "skyreels")
+FAMILIES = ("svd", "ltx", "ltx2", "cogvideox", "wan", "skyreels", "hunyuan15")
 # How a transformer lays out the video it returns, as diffusers' FasterCacheConfig names it.
 CACHE_FORMATS = ("BCFHW", "BFCHW", "BCHW")
 
@@ -24,7 +24,13 @@ CACHE_FORMATS = ("BCFHW", "BFCHW", "BCHW")
 class Licence:
     name: str
     commercial: str  # one-line summary for creators, not legal advice
-    url: str  # the model card
+    url: str  # the licence text, or the model card that carries it
+    regions: str = ""  # where the licence does not apply (HunyuanVideo: the EU, UK, South Korea)
+
+    def line(self) -> str:
+        """The licence as the model picker states it: name, commercial terms, then where it does not apply."""
+        text = f"{self.name}: {self.commercial}"
+        return f"{text} {self.regions}" if self.regions else text
 
 
 @dataclass(frozen=True)
@@ -82,10 +88,20 @@ class Checkpoint:
     low_vram: LowVram = field(default_factory=LowVram)
     scheduler: dict[str, Any] = field(default_factory=dict)  # scheduler config overrides
     fixed_size: bool = False
+    audio: bool = False  # the pipeline returns a sound track with the video (LTX-2)
     strength: dict[str, tuple[float, float]] = field(default_factory=dict)
     options: dict[str, Any] = field(default_factory=dict)
     sources: tuple[str, ...] = ()  # where the facts in this entry come from
     source: str = ""  # the catalog file and entry this was read from
+
+    def summary(self, licence: bool = True) -> str:
+        """One line of facts for the model picker and the CLI: size, length, sound, VRAM, licence."""
+        w, h = self.resolution
+        clip = f"{w}x{h}, {self.frames.default} frames @ {self.fps} fps"
+        if self.audio:
+            clip += ", with sound"
+        vram = f"VRAM {self.vram_gb[0]:g} GB ({self.vram_gb[1]:g} GB with offload)"
+        return " · ".join([clip, vram, self.licence.line()] if licence else [clip, vram])
 
     def render_size(self, width: int, height: int) -> tuple[int, int]:
         """The size the model renders at for a requested output size.
@@ -175,7 +191,12 @@ def _parse_checkpoint(raw: Any, where: str) -> Checkpoint:
         repo=f.get("repo", str),
         revision=str(f.get("revision", (str, int), "main")),
         pipeline=f.get("pipeline", str),
-        licence=Licence(lic.get("name", str), lic.get("commercial", str), lic.get("url", str)),
+        licence=Licence(
+            lic.get("name", str),
+            lic.get("commercial", str),
+            lic.get("url", str),
+            lic.get("regions", str, ""),
+        ),
         vram_gb=f.pair("vram_gb", float),
         resolution=f.pair("resolution", int),
         multiple=f.positive_int("multiple"),
@@ -194,6 +215,7 @@ def _parse_checkpoint(raw: Any, where: str) -> Checkpoint:
         ),
         scheduler=dict(scheduler),
         fixed_size=f.get("fixed_size", bool, False),
+        audio=f.get("audio", bool, False),
         strength=strength,
         options=dict(f.get("options", dict, {})),
         sources=tuple(sources),

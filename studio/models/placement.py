@@ -15,6 +15,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 VAE_FEATURES = ("tiling", "slicing")
+# What a refusal suggests instead: TaylorSeer needs no calibration, no batch layout and no
+# block registry, and runs on every transformer family in the catalog (benchmarks/bench_gpu.py).
+OTHER_CACHE = "use the taylorseer step cache instead."
 
 
 def place(pipe: Any, ckpt: Checkpoint, options: LoadOptions) -> list[str]:
@@ -98,7 +101,17 @@ def enable_cache(pipe: Any, ckpt: Checkpoint, mode: str) -> str:
         raise BackendError(f"{ckpt.name} does not support a step cache; set the cache to none.")
     for _, model in targets:
         # A fresh config per model: each hook keeps its own state in it.
-        model.enable_cache(cache_config(pipe, ckpt, mode))
+        config = cache_config(pipe, ckpt, mode)
+        try:
+            model.enable_cache(config)
+        except ValueError as exc:
+            # First-block caching hooks the transformer's blocks by class, and diffusers
+            # registers only some classes (not SkyReels-V2's or LTX-2's, in 0.42).
+            if "not registered" not in str(exc):
+                raise
+            raise BackendError(
+                f"{ckpt.name} does not support the {mode} step cache; {OTHER_CACHE}"
+            ) from None
     return f"step cache {mode} on {', '.join(name for name, _ in targets)}"
 
 
@@ -116,7 +129,7 @@ def cache_config(pipe: Any, ckpt: Checkpoint, mode: str) -> Any:
         if ckpt.cache_format is None:
             # FasterCache splits a batch of [unconditional, conditional] frames. LTX's
             # transformer returns packed tokens; Wan-style pipelines call it twice instead.
-            raise BackendError(f"FasterCache does not fit {ckpt.name}; use fbc or taylorseer.")
+            raise BackendError(f"FasterCache does not fit {ckpt.name}; {OTHER_CACHE}")
         return diffusers.FasterCacheConfig(
             current_timestep_callback=lambda: pipe.current_timestep,
             tensor_format=ckpt.cache_format,
@@ -124,6 +137,6 @@ def cache_config(pipe: Any, ckpt: Checkpoint, mode: str) -> Any:
     ratios = ckpt.options.get("mag_ratios")
     if not ratios:
         raise BackendError(
-            f"MagCache needs calibrated mag_ratios for {ckpt.name} in presets/models.yaml; use fbc or taylorseer."
+            f"MagCache needs calibrated mag_ratios for {ckpt.name} in presets/models.yaml; {OTHER_CACHE}"
         )
     return diffusers.MagCacheConfig(mag_ratios=ratios, num_inference_steps=ckpt.steps)

@@ -50,24 +50,18 @@ def describe(
     state: str | None = None,
     licence: bool = True,
 ) -> str:
-    """One line of facts about a checkpoint: size, VRAM, licence and state."""
-    w, h = ckpt.resolution
+    """One line of facts about a checkpoint: size, VRAM, licence (Checkpoint.summary) and state."""
     if state is None and manager is not None:
         state = manager.state(ckpt)
-    facts = [
-        f"{w}x{h}, {ckpt.frames.default} frames @ {ckpt.fps} fps",
-        f"VRAM {ckpt.vram_gb[0]:g} GB ({ckpt.vram_gb[1]:g} GB with offload)",
-    ]
-    if licence:
-        facts.append(f"{ckpt.licence.name}: {ckpt.licence.commercial}")
-    if state:
-        facts.append(state)
-    return " · ".join(facts)
+    facts = ckpt.summary(licence=licence)
+    return f"{facts} · {state}" if state else facts
 
 
 def choice_label(ckpt: Checkpoint, state: str | None = None) -> str:
     """Short label for a backend picker: name, VRAM need, licence badge, state."""
     badge = {"Apache-2.0": "commercial OK"}.get(ckpt.licence.name, ckpt.licence.name)
+    if ckpt.licence.regions:
+        badge += " (not everywhere)"
     label = f"{ckpt.name} · {ckpt.vram_gb[1]:g}-{ckpt.vram_gb[0]:g} GB VRAM · {badge}"
     return f"{label} · {state}" if state else label
 
@@ -92,7 +86,7 @@ def model_summary(ckpt: Checkpoint, manager: ModelManager | None = None) -> str:
     folder = manager.on_disk(ckpt)
     state = manager.state(ckpt) if folder else "not downloaded"
     card = card_licence(folder)
-    lic = f"{ckpt.licence.name} — {ckpt.licence.commercial}"
+    lic = ckpt.licence.line()
     if card:
         lic += f" (model card: `{card}`)"
     return (

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from studio import backends as backends_module
+from studio.audio import probe_audio
 from studio.backends.base import RenderContext
 from studio.clips import run_job
 from studio.encode import probe_mp4
@@ -16,13 +18,14 @@ from studio.errors import BackendError, Cancelled
 from studio.jobs import Job, prepare_job
 from studio.models import ModelManager, get_manager, set_manager
 from studio.settings import Settings
-from tests.tiny_pipelines import tiny_folder
+from tests.tiny_pipelines import tiny_catalog, tiny_folder
 
 os.environ["HF_HUB_OFFLINE"] = "1"  # nothing in these tests may reach the hub
 
 # (backend id, tiny pipeline, frames, size): SVD is the slowest tiny model, so it makes fewer
 # frames at its smallest size; LTX is asked for 8 frames so the model's 9 (8k+1) are
-# resampled back to 8; CogVideoX renders at its fixed 32x32 and is resized up.
+# resampled back to 8; CogVideoX renders at its fixed 32x32 and is resized up; CogVideoX 1.5
+# makes 17 frames (16k+1) and HunyuanVideo 1.5 a 16x12 video, both resampled to the plan's.
 CASES = [
     ("svd-xt", "svd", 4, (64, 64)),
     ("ltx-video", "ltx", 8, (96, 64)),
@@ -30,14 +33,23 @@ CASES = [
     ("wan2.1-i2v-480p", "wan", 9, (96, 64)),
     ("wan2.2-ti2v-5b", "wan2.2-ti2v", 9, (96, 64)),
     ("skyreels-v2-i2v-1.3b", "skyreels", 9, (96, 64)),
+    ("ltx-2", "ltx2", 9, (96, 64)),
+    ("wan2.2-i2v-a14b", "wan2.2-a14b", 9, (96, 64)),
+    ("hunyuanvideo-1.5-i2v-480p", "hunyuan15", 9, (96, 64)),
+    ("cogvideox1.5-5b-i2v", "cogvideox1.5", 9, (96, 64)),
 ]
 
 
 @pytest.fixture(scope="module", autouse=True)
 def fresh_manager():
-    set_manager(ModelManager())
+    # Fresh registries too: a registry keeps the checkpoints of the catalog it first read.
+    saved = dict(backends_module._registries)
+    backends_module._registries.clear()
+    set_manager(ModelManager(tiny_catalog()))
     yield
     set_manager(None)
+    backends_module._registries.clear()
+    backends_module._registries.update(saved)
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +89,31 @@ def test_each_family_renders_four_valid_clips(photo, tmp_path, backend, family, 
         rendered = clip.plan["params"]["rendered"]
         assert rendered["checkpoint"] == backend and rendered["steps"] == 2
     assert len({c.seed for c in clips}) == 4
+
+
+def test_ltx2_sound_reaches_every_clip_as_aac_as_long_as_the_video(photo, tmp_path):
+    settings = Settings.from_env()
+    prepared = prepare_job(_job(photo, "ltx-2", "ltx2", 9), settings)
+    clips = list(run_job(prepared, tmp_path, settings))[-1].clips
+    assert len(clips) == 4
+    for clip in clips:
+        sound = probe_audio(clip.path)  # what a player finds in the file
+        assert sound is not None and sound["codec"] == "aac"
+        assert sound["rate"] == 16000 and sound["layout"] == "stereo"  # the tiny vocoder's
+        assert abs(sound["seconds"] - 9 / 8) < 0.1  # the clip's 9 frames at 8 fps
+        assert probe_mp4(clip.path)["frames"] == 9  # the video stream is still whole
+        recorded = clip.manifest_data["video"]["audio"]
+        assert recorded == {"codec": "aac", "rate": 16000, "channels": 2, "seconds": 1.125}
+        model = clip.plan["params"]["rendered"]["audio"]  # what the model itself made
+        assert model["rate"] == 16000 and 0.2 < model["seconds"] < 0.5  # 9 frames at 24 fps
+    assert not list(tmp_path.glob(".*"))  # no temp WAV or MP4 left behind
+
+
+def test_a_silent_model_makes_clips_without_a_sound_track(photo, tmp_path):
+    settings = Settings.from_env()
+    prepared = prepare_job(_job(photo, "ltx-video", "ltx", 9), settings)
+    clip = list(run_job(prepared, tmp_path, settings))[-1].clips[0]
+    assert probe_audio(clip.path) is None and "audio" not in clip.manifest_data["video"]
 
 
 def test_second_job_reuses_the_loaded_pipeline(photo, tmp_path):

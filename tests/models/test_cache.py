@@ -8,12 +8,12 @@ import pytest
 from studio.backends import family_backend
 from studio.backends.base import RenderContext
 from studio.errors import BackendError
-from studio.models import ModelManager, load_catalog
+from studio.models import ModelManager
 from studio.plan import VariantPlan
 from tests.tiny_pipelines import FOR_CHECKPOINT as TINY
-from tests.tiny_pipelines import tiny_folder
+from tests.tiny_pipelines import tiny_catalog, tiny_folder
 
-CATALOG = load_catalog()
+CATALOG = tiny_catalog()
 TRANSFORMER_ENTRIES = [cid for cid in CATALOG if CATALOG[cid].family != "svd"]
 PHOTO = np.full((64, 64, 3), 120, np.uint8)
 
@@ -71,16 +71,17 @@ def test_faster_cache_runs_with_the_catalog_tensor_format(ckpt_id):
 @pytest.mark.parametrize("ckpt_id", [c for c in TRANSFORMER_ENTRIES if not CATALOG[c].cache_format])
 def test_faster_cache_is_refused_where_it_does_not_fit(ckpt_id):
     params = {"device": "cpu", "cache": "faster", "model_path": str(tiny_folder(TINY[ckpt_id]))}
-    with pytest.raises(BackendError, match="FasterCache does not fit .*; use fbc or taylorseer"):
+    with pytest.raises(
+        BackendError, match="FasterCache does not fit .*; use the taylorseer step cache instead"
+    ):
         ModelManager(CATALOG).get(CATALOG[ckpt_id], params)
 
 
 def test_a_two_expert_pipeline_gets_the_step_cache_on_both_transformers():
-    # Wan 2.2 A14B's layout (transformer for high noise, transformer_2 below boundary_ratio),
-    # loaded through a catalog entry with the same pipeline class.
+    # Wan 2.2 A14B: transformer for high noise, transformer_2 below boundary_ratio.
     manager = ModelManager(CATALOG)
     params = {"device": "cpu", "cache": "fbc", "model_path": str(tiny_folder("wan2.2-a14b"))}
-    loaded = manager.get(CATALOG["wan2.1-i2v-480p"], params)
+    loaded = manager.get(CATALOG["wan2.2-i2v-a14b"], params)
     pipe = loaded.pipe
     assert pipe.transformer.is_cache_enabled and pipe.transformer_2.is_cache_enabled
     assert "step cache fbc on transformer, transformer_2" in loaded.notes
@@ -88,8 +89,18 @@ def test_a_two_expert_pipeline_gets_the_step_cache_on_both_transformers():
     handles = [getattr(pipe, name).register_forward_pre_hook(
         lambda m, a, name=name: calls.__setitem__(name, calls[name] + 1)) for name in calls]  # fmt: skip
     try:
-        frames = render(manager, "wan2.1-i2v-480p", params, steps=2)
+        frames = render(manager, "wan2.2-i2v-a14b", params, steps=2)
     finally:
         for h in handles:
             h.remove()
     assert len(frames) == 9 and calls["transformer"] > 0 and calls["transformer_2"] > 0
+
+
+@pytest.mark.parametrize("ckpt_id", ["skyreels-v2-i2v-1.3b", "ltx-2", "hunyuanvideo-1.5-i2v-480p"])
+def test_first_block_cache_is_refused_in_a_sentence_where_diffusers_cannot_hook_the_blocks(ckpt_id):
+    # diffusers 0.42 registers no first-block hooks for these transformers' block classes.
+    params = {"device": "cpu", "cache": "fbc", "model_path": str(tiny_folder(TINY[ckpt_id]))}
+    with pytest.raises(
+        BackendError, match="does not support the fbc step cache; use the taylorseer"
+    ):
+        ModelManager(CATALOG).get(CATALOG[ckpt_id], params)

@@ -62,6 +62,8 @@ def test_catalog_facts_follow_their_sources(catalog):
             "chunks",
         ),
         ("flow_shift: 5.0}", "flow_shift: [5]}", "scheduler"),
+        ("    audio: true\n", "    audio: with sound\n", "audio"),
+        ("      regions: Not licensed", "      regions: [EU]\n      x: Not licensed", "regions"),
     ],
 )
 def test_new_catalog_fields_are_validated(tmp_path, old, new, field):
@@ -115,3 +117,36 @@ def test_a_manager_reads_the_catalog_once(monkeypatch):
         manager.state(ckpt)
         assert "svd-xt" in manager.catalog
     assert reads == [1]
+
+
+def test_the_newer_families_carry_their_facts_and_sources(catalog):
+    ltx2 = catalog["ltx-2"]
+    assert (ltx2.family, ltx2.pipeline, ltx2.repo) == (
+        "ltx2",
+        "LTX2ImageToVideoPipeline",
+        "Lightricks/LTX-2",
+    )
+    assert ltx2.audio and ltx2.multiple == 32 and ltx2.frames.snap(100) == 97  # 8k+1
+    assert ltx2.licence.name == "LTX-2 Community License" and "USD 10M" in ltx2.licence.commercial
+    assert ltx2.cache_format is None  # packed video and audio tokens
+    assert not any(c.audio for c in catalog.values() if c.id != "ltx-2")
+
+    a14b = catalog["wan2.2-i2v-a14b"]
+    assert (a14b.family, a14b.repo) == ("wan", "Wan-AI/Wan2.2-I2V-A14B-Diffusers")
+    assert (a14b.steps, a14b.guidance, a14b.fps, a14b.vram_gb[1]) == (40, 3.5, 16, 80.0)
+    assert a14b.licence.name == "Apache-2.0" and a14b.dtypes == {"vae": "fp32"}
+
+    hy = catalog["hunyuanvideo-1.5-i2v-480p"]
+    assert (hy.family, hy.pipeline) == ("hunyuan15", "HunyuanVideo15ImageToVideoPipeline")
+    assert (hy.steps, hy.guidance, hy.vram_gb[1], hy.fps) == (50, 6.0, 14.0, 24)
+    assert "European Union" in hy.licence.regions and "South Korea" in hy.licence.regions
+    assert "100 million monthly active users" in hy.licence.commercial
+
+    cog15 = catalog["cogvideox1.5-5b-i2v"]
+    assert re.fullmatch(r"[0-9a-f]{40}", cog15.revision) and not cog15.fixed_size
+    assert (cog15.options["short_side"], cog15.options["max_long_side"]) == (768, 1360)
+    assert (cog15.frames.default, cog15.frames.max, cog15.fps) == (81, 161, 16)
+    assert (cog15.vram_gb, cog15.offload) == ((27.0, 9.0), "sequential")
+
+    for ckpt in (ltx2, a14b, hy, cog15):  # the licence text itself is among the sources
+        assert ckpt.licence.url in ckpt.sources, ckpt.id

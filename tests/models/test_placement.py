@@ -13,20 +13,22 @@ import pytest
 
 from studio.backends import family_backend
 from studio.backends.base import RenderContext
-from studio.models import GIB, OFFLOAD_MODES, ModelManager, device, load_catalog
+from studio.models import GIB, OFFLOAD_MODES, ModelManager, device
 from studio.plan import VariantPlan
 from tests.tiny_pipelines import FOR_CHECKPOINT as TINY
-from tests.tiny_pipelines import tiny_folder
+from tests.tiny_pipelines import tiny_catalog, tiny_folder
 
 # What each VAE class implements, read in diffusers 0.42's source: the temporal decoder
 # inherits enable_tiling/enable_slicing from AutoencoderMixin, which raise NotImplementedError.
 VAE_SUPPORT = {
     "AutoencoderKLTemporalDecoder": set(),
     "AutoencoderKLLTXVideo": {"tiling", "slicing"},
+    "AutoencoderKLLTX2Video": {"tiling", "slicing"},
     "AutoencoderKLCogVideoX": {"tiling", "slicing"},
     "AutoencoderKLWan": {"tiling", "slicing"},
+    "AutoencoderKLHunyuanVideo15": {"tiling", "slicing"},
 }
-CATALOG = load_catalog()
+CATALOG = tiny_catalog()
 
 
 @pytest.fixture

@@ -31,3 +31,23 @@ def test_a_checkpoint_is_described_in_one_line_and_the_engine_not_at_all(catalog
     assert backend_markdown("engine", manager) == ""
     summary = backend_markdown("svd-xt", manager)
     assert "**Stable Video Diffusion XT**" in summary and "not downloaded" in summary
+
+
+def test_the_picker_states_each_licences_commercial_terms_and_where_it_does_not_apply(
+    catalog, tmp_path
+):
+    from studio.settings import Settings
+
+    manager = ModelManager(catalog, settings=Settings(hub_cache=tmp_path / "hub"))
+    hunyuan = catalog["hunyuanvideo-1.5-i2v-480p"]
+    # What the studio shows under the picker (the UI calls backend_markdown).
+    shown = backend_markdown(hunyuan.id, manager)
+    assert hunyuan.licence.line() in shown and hunyuan.summary(licence=False) in shown
+    assert "100 million monthly active users" in shown
+    assert "European Union, the United Kingdom or South Korea" in shown
+    assert "(not everywhere)" in choice_label(hunyuan)
+    ltx2 = describe(catalog["ltx-2"])
+    assert "with sound" in ltx2 and "USD 10M annual revenue" in ltx2
+    assert "(not everywhere)" not in choice_label(catalog["ltx-2"])
+    for ckpt in catalog.values():  # every entry says whether and how it may be used commercially
+        assert ckpt.licence.commercial and ckpt.licence.line() in describe(ckpt)
