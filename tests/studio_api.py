@@ -156,3 +156,69 @@ def history_clips(history_result) -> list[str]:
         media = item.get("image") or item.get("video") or {}
         names.append(Path(media["path"]).with_suffix(".mp4").name)
     return names
+
+
+class Session:
+    """One browser tab's session, spoken raw: the queue with a session hash, so the page's
+    State (the selected take, the batch's jobs) carries from one event to the next, and
+    events the page wires without an API name can be sent as the page sends them."""
+
+    def __init__(self, url: str, auth: tuple[str, str] | None = None) -> None:
+        import http.cookiejar
+        import secrets
+        import urllib.parse
+
+        self.url = url
+        self.hash = secrets.token_hex(6)
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar())
+        )
+        if auth:
+            form = urllib.parse.urlencode({"username": auth[0], "password": auth[1]}).encode()
+            self.opener.open(f"{url}/login", data=form, timeout=10).read()
+        with self.opener.open(f"{url}/config", timeout=10) as r:
+            config = json.loads(r.read())
+        self.components = {c["id"]: c["props"].get("elem_id") for c in config["components"]}
+        self.dependencies = config["dependencies"]
+
+    def fn(self, *, api_name: str | None = None, after: str | None = None,
+           output: str | None = None) -> dict:  # fmt: skip
+        """The dependency with this API name, or the one chained after that API, or the page-only
+        event whose outputs include the component with this elem_id."""
+        for d in self.dependencies:
+            outs = [self.components.get(i) for i in d["outputs"]]
+            if api_name is not None and d.get("api_name") == api_name:
+                return d
+            after_it = after is not None and d.get("trigger_after") == self.fn(api_name=after)["id"]
+            if after_it and outs == [None]:  # the take kept for the export panel (a State)
+                return d
+            if output is not None and output in outs and d["api_visibility"] == "private":
+                return d
+        raise LookupError((api_name, after, output))
+
+    def call(self, dep: dict, data: list, event_data: Any = None, timeout: float = 120):
+        """Send an event; returns (True, output data) or (False, the error message)."""
+        data = data + [None] * (len(dep["inputs"]) - len(data))
+        body = {"data": data, "fn_index": dep["id"], "session_hash": self.hash,
+                "event_data": event_data, "trigger_id": None}  # fmt: skip
+        req = urllib.request.Request(f"{self.url}/gradio_api/queue/join",
+                                     data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})  # fmt: skip
+        with self.opener.open(req, timeout=10) as r:
+            event_id = json.loads(r.read())["event_id"]
+        stream = f"{self.url}/gradio_api/queue/data?session_hash={self.hash}"
+        deadline = time.monotonic() + timeout
+        with self.opener.open(stream, timeout=timeout) as r:
+            for line in r:
+                line = line.decode().strip()
+                if not line.startswith("data:"):
+                    continue
+                msg = json.loads(line[5:])
+                if msg.get("event_id") == event_id and msg.get("msg") == "process_completed":
+                    out = msg.get("output") or {}
+                    if msg.get("success"):
+                        return True, out.get("data")
+                    return False, out.get("error") or ""
+                if time.monotonic() > deadline:
+                    break
+        raise TimeoutError(f"no answer to {dep.get('api_name')} in {timeout}s")

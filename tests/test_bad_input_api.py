@@ -12,7 +12,16 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from tests.appserver import running_app
-from tests.studio_api import FAST, call_raw, client, clip_files, history_clips, submit, upload
+from tests.studio_api import (
+    FAST,
+    Session,
+    call_raw,
+    client,
+    clip_files,
+    history_clips,
+    submit,
+    upload,
+)
 from tests.test_cli import assert_one_error_line, studio
 from tests.test_images import noisy_photo, png_with_header
 from tests.test_presets import GOOD
@@ -230,6 +239,124 @@ def test_broken_user_preset_files_are_named_in_the_ui_and_the_rest_still_load(ap
     assert "test/drift" in choices and "product/slow-push-in" in choices
 
 
+def outputs_now(tmp) -> set:
+    return set((tmp / "outputs").rglob("*")) if (tmp / "outputs").exists() else set()
+
+
+SHORT = ["product/slow-push-in", "engine", "preset", 1, 8, 7, 1.0, "", [], None, None]
+HOSTILE_LOOPS = ["sideways", "x" * 100_000, 1e308, ["seamless"], {"loop": "boomerang"}]
+
+
+@pytest.mark.parametrize("loop", HOSTILE_LOOPS, ids=["word", "huge", "number", "list", "dict"])
+def test_a_hostile_loop_through_the_api_gets_one_clear_sentence(app, samples, loop):
+    url, tmp = app
+    photo = upload(url, samples["product"].read_bytes(), "coffee.png")
+    before = outputs_now(tmp)
+    event, data = call_raw(url, "generate", [photo, *SHORT, loop, None])
+    assert event == "error", data[:200]
+    assert_one_clear_sentence(json.loads(data)["error"])
+    assert outputs_now(tmp) == before
+
+
+HOSTILE_POINTS = {
+    "NaN": [math.nan, 0.5],
+    "out of range": [2, 0.5],
+    "negative": [-0.1, 0.5],
+    "one number": [0.5],
+    "three numbers": [0.5, 0.5, 0.5],
+    "a word": "middle",
+    "nested junk": [[0.5, [0.5]], {"x": [1]}],
+    "too large": [10**400, 0.5],
+    "a dict": {"x": 0.5, "y": 0.5},
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_POINTS))
+def test_a_hostile_framing_point_through_the_api_gets_one_clear_sentence(app, samples, name):
+    url, tmp = app
+    photo = upload(url, samples["scenic"].read_bytes(), "rocket.jpg")
+    before = outputs_now(tmp)
+    event, data = call_raw(url, "generate", [photo, *SHORT, "once", HOSTILE_POINTS[name]])
+    assert event == "error", data[:200]
+    assert_one_clear_sentence(json.loads(data)["error"], "The framing point must be two numbers")
+    assert outputs_now(tmp) == before
+
+
+@pytest.fixture(scope="module")
+def selected(app, samples):
+    """A session (a browser tab, spoken raw) that made four takes; its best one is selected."""
+    url, _ = app
+    tab = Session(url)
+    photo = upload(url, samples["product"].read_bytes(), "coffee.png")
+    ok, out = tab.call(tab.fn(api_name="generate"), [photo, *SHORT, "once", None])
+    assert ok, out
+    ok, out = tab.call(tab.fn(after="generate"), [None])
+    assert ok, out  # the take is kept in the session's State, never sent to the client
+    return tab
+
+
+HOSTILE_EXPORTS = {
+    "format NaN": ([math.nan, "clip", 8], "Format"),
+    "format negative": ([-1, "clip", 8], "Format"),
+    "format huge": (["avi" * 100_000, "clip", 8], "Format"),
+    "format a list": ([["gif", "webm"], "clip", 8], "Format"),
+    "platform NaN": (["webm", math.nan, 8], "Frame"),
+    "platform unknown": (["webm", "imax", 8], "Frame"),
+    "platform a dict": (["webm", {"w": 99999}, 8], "Frame"),
+    "cap NaN": (["gif", "square", math.nan], ""),
+    "cap negative": (["gif", "square", -1], ""),
+    "cap huge": (["gif", "square", 1e300], ""),
+    "cap a word": (["gif", "square", "eight"], "not in a form the studio accepts"),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_EXPORTS))
+def test_hostile_export_choices_through_the_api_get_one_clear_sentence(app, selected, name):
+    _, tmp = app
+    args, needle = HOSTILE_EXPORTS[name]
+    before = outputs_now(tmp)
+    ok, message = selected.call(selected.fn(api_name="export"), [None, *args])
+    assert not ok, message
+    assert_one_clear_sentence(message, needle)
+    assert outputs_now(tmp) == before
+
+
+def test_the_selected_take_exports_through_the_api_once_the_choices_are_sane(selected):
+    ok, out = selected.call(selected.fn(api_name="export"), [None, "webm", "clip", 8])
+    assert ok, out
+    assert out[0]["value"]["path"].endswith(".webm") and out[1].startswith("**WebM**")
+
+
+def test_a_batch_with_too_many_none_or_junk_files_is_one_sentence(app, samples):
+    url, tmp = app
+    photo = upload(url, samples["product"].read_bytes(), "coffee.png")
+    form = SHORT[:8] + [None, None, "once"]
+    before = outputs_now(tmp)
+    for files, needle in (
+        ([photo] * 51, "Add at most 50 photos at a time."),
+        ([], "Add at least one photo."),
+        (None, "Add at least one photo."),
+        ("coffee.png", "not uploaded"),
+        ([{"path": "/etc/passwd", "meta": {"_type": "gradio.FileData"}}], "not uploaded"),
+    ):
+        event, data = call_raw(url, "generate_batch", [files, *form])
+        assert event == "error", (needle, data[:200])
+        assert_one_clear_sentence(json.loads(data)["error"], needle)
+    assert outputs_now(tmp) == before
+
+
+def test_a_batch_names_the_file_that_is_not_a_photo_and_renders_the_rest(app, samples):
+    url, _ = app
+    junk = upload(url, b"just some text, not an image at all", "notes.png")
+    photo = upload(url, samples["product"].read_bytes(), "coffee.png")
+    form = SHORT[:8] + [None, None, "once"]
+    event, data = call_raw(url, "generate_batch", [[junk, photo], *form], timeout=120)
+    assert event == "complete", data[:300]
+    lines = json.loads(data)[0].split("  \n")
+    assert lines[0].startswith("Photo 1 of 2 (notes.png): ⚠ ") and "not a photo" in lines[0]
+    assert lines[1].startswith("Photo 2 of 2 (coffee.png): done"), lines
+
+
 def test_after_all_that_the_studio_still_serves_a_good_job(app, samples):
     url, _ = app
     c = client(url)
@@ -258,3 +385,80 @@ def test_huge_size_on_the_command_line_is_one_error_line(tmp_path, samples):
                     "--size", "20000x20000", "--out", str(out), tmp=tmp_path)  # fmt: skip
     assert_one_error_line(result, "Width must be")
     assert not out.exists()
+
+
+# --- two logins: one cannot export or ZIP the other's takes ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def team(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("team")
+    with running_app(tmp, env={**FAST, "STUDIO_AUTH": "alice:pw-alice,bob:pw-bob"}) as url:
+        yield url, tmp
+
+
+def test_another_logins_take_cannot_be_exported_or_zipped(team, samples):
+    url, tmp = team
+    alice = Session(url, ("alice", "pw-alice"))
+    photo = upload_as(alice, samples["product"].read_bytes(), "coffee.png")
+    form = SHORT[:8] + [None, None, "once"]
+    ok, out = alice.call(alice.fn(api_name="generate_batch"), [[photo], *form])
+    assert ok, out
+    takes = [item["image"]["path"] for item in out[1]]
+    assert len(takes) == 4
+    pick = alice.fn(output="batch-takes")  # a click on a take of the batch
+    ok, out = alice.call(pick, [None, None], event_data={"index": 1, "value": None})
+    assert ok, out
+    take = out[2]
+    zip_fn = alice.fn(output="batch-zip-file")
+    ok, out = alice.call(zip_fn, [None])
+    assert ok and out[0]["value"]["path"].endswith(".zip"), out
+
+    # Bob sends Alice's take and her batch as the page's State: the server keeps its own.
+    bob = Session(url, ("bob", "pw-bob"))
+    before = outputs_now(tmp)
+    ok, message = bob.call(bob.fn(api_name="export"), [take, "webm", "clip", 8])
+    assert not ok and message.startswith("Select a take first"), message
+    jobs = [{"k": 1, "folder": str(tmp / "outputs")}]
+    ok, message = bob.call(zip_fn, [jobs])
+    assert not ok and message.startswith("Select a take first"), message
+    event, data = call_raw_as(bob, "export", [take, "gif", "clip", 8])
+    assert event == "error" and "Select a take first" in data, data[:200]
+    assert outputs_now(tmp) == before
+    # Alice's own export still works.
+    ok, out = alice.call(alice.fn(api_name="export"), [None, "webm", "clip", 8])
+    assert ok and out[0]["value"]["path"].endswith(".webm"), out
+
+
+def upload_as(tab: Session, data: bytes, name: str) -> dict:
+    boundary = "studio-test-boundary"
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{name}"'
+        f"\r\nContent-Type: application/octet-stream\r\n\r\n"
+    ).encode() + data
+    body += f"\r\n--{boundary}--\r\n".encode()  # fmt: skip
+    req = urllib.request.Request(f"{tab.url}/gradio_api/upload", data=body,
+                                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})  # fmt: skip
+    with tab.opener.open(req, timeout=30) as r:
+        (path,) = json.loads(r.read())
+    return {"path": path, "meta": {"_type": "gradio.FileData"}}
+
+
+def call_raw_as(tab: Session, api: str, data: list) -> tuple[str, str]:
+    """call_raw with a login's cookies: /call/<api>, a session of its own."""
+    req = urllib.request.Request(f"{tab.url}/gradio_api/call/{api}",
+                                 data=json.dumps({"data": data}).encode(),
+                                 headers={"Content-Type": "application/json"})  # fmt: skip
+    with tab.opener.open(req, timeout=10) as r:
+        event_id = json.loads(r.read())["event_id"]
+    event, payload = "", ""
+    with tab.opener.open(f"{tab.url}/gradio_api/call/{api}/{event_id}", timeout=60) as r:
+        for line in r:
+            line = line.decode().strip()
+            if line.startswith("event:"):
+                event = line.split(":", 1)[1].strip()
+            elif line.startswith("data:"):
+                payload = line.split(":", 1)[1].strip()
+            if event in ("complete", "error") and payload:
+                break
+    return event, payload

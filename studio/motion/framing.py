@@ -165,7 +165,7 @@ def explicit_point(params: dict) -> Point | None:
         return None
     try:
         x, y = (float(v) for v in value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # 10**400 overflows a float
         x = y = math.nan
     if not (0.0 <= x <= 1.0 and 0.0 <= y <= 1.0):
         raise JobError("The framing point must be two numbers between 0 and 1 (across, down).")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import gradio as gr
-from gradio.exceptions import InvalidPathError
+from gradio.exceptions import ComponentProcessingError, InvalidPathError
 from gradio.utils import get_upload_folder
 from pydantic import ValidationError
 
@@ -39,6 +39,8 @@ class StudioBlocks(gr.Blocks):
         except ValidationError as exc:  # a malformed input, quoted whole by pydantic
             if exc.title in ("FileData", "ListFiles", "ImageData"):
                 raise refuse(security.NOT_UPLOADED) from None
+            raise refuse("One of the inputs is not in a form the studio accepts.") from None
+        except ComponentProcessingError:  # e.g. a word for a slider; Gradio's text is a report
             raise refuse("One of the inputs is not in a form the studio accepts.") from None
 
 
