@@ -15,6 +15,8 @@ from studio.motion.layers import (
     FILL_SIZE,
     FOLLOW,
     FOLLOW_AUTOMATIC,
+    FOLLOW_PEOPLE,
+    FOLLOW_PEOPLE_PLATEAU,
     FOLLOW_PLATEAU,
     MATTE_FLOOR,
     background_depth,
@@ -157,8 +159,11 @@ def build_scene(
         plate, layer = separate_layers(work, alpha, hole)
 
         # 4. Depth behind the subject, filled in from its surroundings.
-        auto = subject.source.startswith("automatic")
-        follow, plateau = (FOLLOW_AUTOMATIC, FOLLOW_PLATEAU) if auto else (FOLLOW, 0.0)
+        follow, plateau = FOLLOW, 0.0  # a given or corrected matte is trusted as it is
+        if subject.source == "automatic":
+            follow, plateau = FOLLOW_AUTOMATIC, FOLLOW_PLATEAU
+        elif subject.source == "people":
+            follow, plateau = FOLLOW_PEOPLE, FOLLOW_PEOPLE_PLATEAU
         depth_bg = background_depth(depth, alpha, hole, subject_depth, (sw, sh), follow, plateau)
 
         # 5. Depth the subject layer moves by: smooth inside it, so it never tears.
