@@ -49,7 +49,8 @@ FOLLOW_REACH = 0.03
 # The automatic matte misses more (the shaded half of a rocket's nose, a cup's far rim): what it
 # left in the plate just outside follows the subject more closely, so it bends instead of doubling.
 FOLLOW_AUTOMATIC = 0.9
-FOLLOW_PLATEAU = 0.03
+FOLLOW_PLATEAU = 0.02
+FOLLOW_AUTOMATIC_FADE = 0.08
 # The learned person matte misses less, but still the odd rim (a helmet ring's outer edge, a
 # collar): a narrower plateau.
 FOLLOW_PEOPLE = 0.8
@@ -273,11 +274,13 @@ def background_depth(
     small_size: tuple[int, int],
     follow: float = FOLLOW,
     plateau: float = 0.0,
+    fade: float = FOLLOW_REACH,
 ) -> np.ndarray:
     """Depth the plate moves by: the subject's depth replaced by its surroundings'.
 
     follow is the share by which the background right outside the subject moves with it,
-    over plateau (a share of the image) before it fades.
+    over plateau (a share of the image) before it fades over fade (another share): a long
+    fade spreads the bend so a textured background is not squeezed into ripples.
     """
     h, w = depth.shape
     sw, sh = small_size
@@ -292,7 +295,7 @@ def background_depth(
     inside = a_small > 0.5
     dist = cv2.distanceTransform((~inside).astype(np.uint8), cv2.DIST_L2, 3)
     reach = np.maximum(0.0, dist - plateau * max(sw, sh))
-    near = follow * np.exp(-reach / (FOLLOW_REACH * max(sw, sh))) * (~inside)
+    near = follow * np.exp(-reach / (fade * max(sw, sh))) * (~inside)
     # Where the matte is faint the plate keeps part of the photo: it moves with the subject
     # layer there, or the faint part would show twice (once in each layer).
     faint = np.clip((a_small - 0.03) / 0.1, 0.0, 1.0) * (~inside)

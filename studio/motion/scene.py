@@ -15,9 +15,11 @@ from studio.motion.layers import (
     FILL_SIZE,
     FOLLOW,
     FOLLOW_AUTOMATIC,
+    FOLLOW_AUTOMATIC_FADE,
     FOLLOW_PEOPLE,
     FOLLOW_PEOPLE_PLATEAU,
     FOLLOW_PLATEAU,
+    FOLLOW_REACH,
     MATTE_FLOOR,
     background_depth,
     layer_box,
@@ -32,6 +34,7 @@ from studio.plan import VariantPlan
 # Work at 1.3x the largest output so the warps resample from more pixels than they draw.
 OVERSAMPLE = 1.3
 MAX_WORK_SIDE = 4096
+BG_DEPTH_SMOOTH = 0.012  # share of the working image's longer side
 
 
 @dataclass(frozen=True)
@@ -159,12 +162,14 @@ def build_scene(
         plate, layer = separate_layers(work, alpha, hole)
 
         # 4. Depth behind the subject, filled in from its surroundings.
-        follow, plateau = FOLLOW, 0.0  # a given or corrected matte is trusted as it is
+        follow, plateau, fade = FOLLOW, 0.0, FOLLOW_REACH  # a given matte is trusted as it is
         if subject.source == "automatic":
-            follow, plateau = FOLLOW_AUTOMATIC, FOLLOW_PLATEAU
+            follow, plateau, fade = FOLLOW_AUTOMATIC, FOLLOW_PLATEAU, FOLLOW_AUTOMATIC_FADE
         elif subject.source == "people":
             follow, plateau = FOLLOW_PEOPLE, FOLLOW_PEOPLE_PLATEAU
-        depth_bg = background_depth(depth, alpha, hole, subject_depth, (sw, sh), follow, plateau)
+        depth_bg = background_depth(
+            depth, alpha, hole, subject_depth, (sw, sh), follow, plateau, fade
+        )
 
         # 5. Depth the subject layer moves by: smooth inside it, so it never tears.
         depth_fg = subject_parallax_depth(depth, alpha, subject_depth, (sw, sh))
@@ -176,7 +181,11 @@ def build_scene(
         layer = np.zeros((h, w, 4), np.uint8)
         depth_bg = depth
         depth_fg = depth
-    depth_bg = cv2.GaussianBlur(depth_bg.astype(np.float32), (0, 0), max(1.0, 0.004 * max(h, w)))
+    # The background moves by its depth's broad shape only: the heuristic depth carries some of
+    # the photo's texture (wood grain), which a dolly-zoom would turn into ripples.
+    depth_bg = cv2.GaussianBlur(
+        depth_bg.astype(np.float32), (0, 0), max(1.0, BG_DEPTH_SMOOTH * max(h, w))
+    )
 
     sky, foliage, water = _ambient_masks(work, gray, depth_bg, alpha, sw, sh)
     gloss = cv2.GaussianBlur(gray, (0, 0), max(1.0, 0.003 * max(h, w))) ** 1.5
