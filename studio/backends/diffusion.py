@@ -1,7 +1,11 @@
-"""What every diffusers-backed backend shares: sizing, batching, progress, cancel, OOM and frame fitting.
+"""What every diffusers-backed backend shares: sizing, timing, batching, progress, cancel, OOM and frame fitting.
 
 Each pipeline family (svd.py, ltx.py, ...) only says how a photo and its plans become
 keyword arguments for its pipeline call; everything else lives here, once.
+
+A model renders the plan's duration at its own frame rate (the catalog's fps) and says so in
+its facts ("fps"); a take below the plan's rate is interpolated to it afterwards
+(studio.clips, studio.interpolate), one above it keeps the frames nearest the plan's times.
 """
 
 from __future__ import annotations
@@ -9,18 +13,22 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
+import math
 from abc import abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from studio.backends.base import Backend, RenderContext, Rendered
 from studio.errors import Cancelled, OutOfMemory
+from studio.interpolate import output_count
 from studio.models import (
     LESS_VRAM,
     Checkpoint,
+    FrameRule,
     Loaded,
     ModelManager,
     get_manager,
@@ -82,22 +90,46 @@ def crop_to_aspect(image: np.ndarray, width: int, height: int):
     )
 
 
-def fit_frames(video: np.ndarray, plan: VariantPlan) -> list[np.ndarray]:
-    """Model output (F, H, W, 3) floats 0..1 -> plan.frames uint8 frames at plan.width x plan.height.
+def native_frames(rule: FrameRule, plan: VariantPlan, fps: float) -> int:
+    """The model's frame count for the plan's duration at the model's rate fps.
+
+    The valid count nearest to plan.frames * fps / plan.fps, but at least two frames where
+    the rule allows (one frame does not move). A plan longer than the model can render gets
+    the model's longest take, and so a shorter clip.
+    """
+    n = rule.snap(plan.frames * fps / plan.fps)
+    if n < 2 and n + rule.step <= rule.max:
+        n += rule.step
+    return n
+
+
+def kept_frames(count: int, plan: VariantPlan, fps: float) -> int:
+    """How many of a take's count frames at fps the clip keeps: those within the plan's duration.
+
+    The frame rule may round the model's count up past the plan's duration; the frames after
+    it are cut, so a plan the model can cover gets exactly its length.
+    """
+    return max(1, min(count, math.ceil(Fraction(plan.frames) * _rate(fps) / plan.fps)))
+
+
+def fit_frames(video: np.ndarray, plan: VariantPlan, fps: float) -> list[np.ndarray]:
+    """Model output (F, H, W, 3) floats 0..1 at fps -> uint8 frames at plan.width x plan.height.
 
     Space: resized (the aspect already matches, up to rounding to the model's multiple).
-    Time: linear blend between neighbouring frames when the model made a different count.
+    Time: never blended. Frames past the plan's duration are cut (kept_frames). At or below
+    the plan's rate each remaining frame is kept (the clip interpolates them to the plan's
+    rate); above it, the frame nearest each of the plan's times k / plan.fps is kept, so the
+    take plays at its own speed either way.
     """
     import cv2
 
     video = np.asarray(video, dtype=np.float32)
-    count = video.shape[0]
-    if count != plan.frames:
-        pos = np.linspace(0, count - 1, plan.frames)
-        lo = np.floor(pos).astype(int)
-        hi = np.minimum(lo + 1, count - 1)
-        w = (pos - lo)[:, None, None, None].astype(np.float32)
-        video = video[lo] * (1 - w) + video[hi] * w
+    count = kept_frames(video.shape[0], plan, fps)
+    video = video[:count]
+    if fps > plan.fps:
+        step = _rate(fps) / plan.fps  # model frames per plan frame
+        times = range(output_count(count, fps, plan.fps))
+        video = video[[min(count - 1, math.floor(k * step + Fraction(1, 2))) for k in times]]
     out = []
     for frame in video:
         u8 = np.clip(frame * 255.0 + 0.5, 0, 255).astype(np.uint8)
@@ -107,6 +139,10 @@ def fit_frames(video: np.ndarray, plan: VariantPlan) -> list[np.ndarray]:
                             interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)  # fmt: skip
         out.append(np.ascontiguousarray(u8))
     return out
+
+
+def _rate(fps: float) -> Fraction:
+    return Fraction(fps).limit_denominator(1001)  # as studio.interpolate reads a rate
 
 
 class DiffusionBackend(Backend):
@@ -134,12 +170,15 @@ class DiffusionBackend(Backend):
         """Keyword arguments for one pipeline call rendering len(plans) variants of image."""
 
     def shot(self, loaded: Loaded, plan: VariantPlan) -> Shot:
-        """The size and frame count the model renders for a plan (families may override)."""
+        """The size and frame count the model renders for a plan (families may override).
+
+        The frame count covers the plan's duration at the checkpoint's own rate.
+        """
         ckpt = self.checkpoint
         width, height = ckpt.render_size(plan.width, plan.height)
         steps = int(plan.params.get("steps") or ckpt.steps)
         guidance = float(plan.params.get("guidance") or ckpt.guidance)
-        return Shot(width, height, ckpt.frames.snap(plan.frames), steps, guidance)
+        return Shot(width, height, native_frames(ckpt.frames, plan, ckpt.fps), steps, guidance)
 
     def results(
         self, loaded: Loaded, output: Any, plans: list[VariantPlan]
@@ -174,6 +213,9 @@ class DiffusionBackend(Backend):
         manager = self.models
         loaded = manager.get(self.checkpoint, plans[0].params)
         shot = self.shot(loaded, plans[0])
+        if shot.frames / self.checkpoint.fps < plans[0].duration - 1 / plans[0].fps:
+            log.warning("%s renders at most %d frames at %d fps: the clip is shorter than %.2f s",
+                        self.checkpoint.name, shot.frames, self.checkpoint.fps, plans[0].duration)  # fmt: skip
         image = crop_to_aspect(np.asarray(prepared), shot.width, shot.height)
         batch = self._batch_size(loaded, shot, len(plans), plans[0].params)
         pos = 0
@@ -191,11 +233,13 @@ class DiffusionBackend(Backend):
                 loaded = manager.get(self.checkpoint, plans[0].params)
                 continue
             for i, (video, audio) in zip(group, takes, strict=True):
+                plan, fps = plans[i], self.checkpoint.fps
                 facts = {
                     "checkpoint": self.checkpoint.id,
                     "width": int(video.shape[2]),
                     "height": int(video.shape[1]),
                     "frames": int(video.shape[0]),
+                    "fps": fps,  # below the plan's rate, the clip interpolates up to it
                     "steps": shot.steps,
                     "device": loaded.options.device,
                     "dtype": loaded.options.dtype,
@@ -204,8 +248,10 @@ class DiffusionBackend(Backend):
                     # The model's own length; the clip's track is cut or padded to the frames'.
                     facts["audio"] = {"rate": audio.rate, "channels": audio.channels,
                                       "seconds": round(audio.seconds, 3)}  # fmt: skip
-                    audio = audio.fitted(plans[i].frames / plans[i].fps)
-                yield i, Rendered(fit_frames(video, plans[i]), facts, audio)
+                    # The clip lasts as long as the take's kept frames at the plan's rate.
+                    kept = kept_frames(video.shape[0], plan, fps)
+                    audio = audio.fitted(output_count(kept, fps, plan.fps) / plan.fps)
+                yield i, Rendered(fit_frames(video, plan, fps), facts, audio)
             pos += len(group)
 
     def _batch_size(self, loaded: Loaded, shot: Shot, n: int, params: dict[str, Any]) -> int:
