@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="require a login (or STUDIO_AUTH); several as alice:pw1,bob:pw2")  # fmt: skip
     parser.add_argument("--insecure-no-auth", action="store_true", default=None,
                         help="allow --share or a non-loopback --host without a login")  # fmt: skip
+    parser.add_argument("--ray", default=None, metavar="ADDRESS",
+                        help="run every job on the Ray cluster at ADDRESS (or STUDIO_RAY_ADDRESS)")  # fmt: skip
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own start-up requests
@@ -72,9 +74,13 @@ def main(argv: list[str] | None = None) -> None:
     from studio.serve import retention, security, webguard
 
     settings = Settings.from_env(host=args.host, port=args.port, share=args.share, auth=args.auth,
-                                 insecure_no_auth=args.insecure_no_auth)  # fmt: skip
+                                 insecure_no_auth=args.insecure_no_auth, ray_address=args.ray)  # fmt: skip
     try:
         logins = security.check_exposure(settings)
+        if settings.ray_address:  # joined now: a wrong address is said at start, not at a job
+            from studio.cluster.ray_jobs import ray_runner
+
+            ray_runner(settings)
     except StudioError as exc:
         parser.exit(2, f"error: {exc}\n")
     # Refuse a busy port before the slow part, in a sentence that names the flag to change.

@@ -71,26 +71,55 @@ def cmd_generate(args: argparse.Namespace, settings: Settings) -> int:
         return 0
     # Several photos: each in OUT/<photo-stem>/, one line each; a bad photo does not stop the rest.
     failed = 0
-    for k, (photo, folder) in enumerate(zip(photos, photo_folders(photos, out), strict=True), 1):
+    pairs = list(zip(photos, photo_folders(photos, out), strict=True))
+    for k, (photo, folder), clips in _each_photo(pairs, args, settings, target):
         where = f"[{k}/{len(photos)}] {photo}"
-        try:
-            clips = _generate_one(photo, folder, args, settings, target)
-        except StudioError as exc:
+        if isinstance(clips, StudioError):
             failed += 1
-            print(f"error: {where}: {exc}", file=sys.stderr, flush=True)
+            print(f"error: {where}: {clips}", file=sys.stderr, flush=True)
             continue
         print(f"{where}: {clips} clips in {folder}", file=sys.stderr, flush=True)
     return 1 if failed else 0
 
 
+def _each_photo(pairs: list, args: argparse.Namespace, settings: Settings, target):
+    """(k, (photo, folder), clip count or StudioError) per photo: in turn here; with --ray as
+    they finish, several in flight at once (a thread waits on each photo's job)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    from studio.cluster import jobs_at_once
+
+    def one(photo: Path, folder: Path, cancel: threading.Event | None = None):
+        try:
+            return _generate_one(photo, folder, args, settings, target, cancel)
+        except StudioError as exc:
+            return exc
+
+    if not settings.ray_address:
+        yield from ((k, pair, one(*pair)) for k, pair in enumerate(pairs, 1))
+        return
+    args = argparse.Namespace(**{**vars(args), "quiet": True})  # bars from threads would tangle
+    cancel = threading.Event()
+    with ThreadPoolExecutor(jobs_at_once(settings)) as pool:
+        futures = {pool.submit(one, *pair, cancel): (k, pair) for k, pair in enumerate(pairs, 1)}
+        try:
+            for future in as_completed(futures):
+                yield (*futures[future], future.result())
+        finally:  # Ctrl-C: cancel the cluster's work; each photo removes what it wrote
+            cancel.set()
+            pool.shutdown(cancel_futures=True)
+
+
 def _generate_one(
-    image: Path, out: Path, args: argparse.Namespace, settings: Settings, target
+    image: Path, out: Path, args: argparse.Namespace, settings: Settings, target, cancel=None
 ) -> int:
     """Render one photo's takes into out, with their exports; all or nothing. Returns the count."""
     from tqdm import tqdm
 
+    from studio.backends.base import RenderContext
     from studio.batch import Framer, enlarge_warning, export_clips, for_platform
-    from studio.clips import run_job
+    from studio.cluster import job_runner
     from studio.jobs import Job, prepare_job
 
     _require_files(image, args.edits)
@@ -126,7 +155,8 @@ def _generate_one(
                bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}")  # fmt: skip
     try:
         last = None
-        for update in run_job(prepared, out, settings):
+        ctx = RenderContext() if cancel is None else RenderContext(cancel=cancel)
+        for update in job_runner(settings)(prepared, out, settings, ctx):  # here, or on --ray
             bar.n = round(update.progress * 100)
             bar.refresh()
             if update.new_clip is not None:
@@ -330,6 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--edits", type=Path, default=None, metavar="FILE.json",
                      help="subject corrections: a list of strokes, or a clip's manifest")  # fmt: skip
     gen.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    gen.add_argument("--ray", default=None, metavar="ADDRESS",
+                     help="render on the Ray cluster at ADDRESS (host:port; see the README)")  # fmt: skip
     model = gen.add_argument_group("model backends (see: python -m studio models)")
     model.add_argument(
         "--model-path", default=None, help="local diffusers folder instead of the hub"
@@ -381,6 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
     shoot.add_argument("--size", type=_size, default=None, help="WxH (default: preset's aspect)")
     shoot.add_argument("--frames", type=int, default=None, help="frame count (default: preset's)")
     shoot.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    shoot.add_argument("--ray", default=None, metavar="ADDRESS",
+                       help="run the cells on the Ray cluster at ADDRESS (host:port)")  # fmt: skip
     return parser
 
 
@@ -394,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
         level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s"
     )
     try:
-        settings = Settings.from_env()
+        settings = Settings.from_env(ray_address=getattr(args, "ray", None))
         return COMMANDS[args.command](args, settings)
     except StudioError as exc:
         print(f"error: {exc}", file=sys.stderr)

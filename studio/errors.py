@@ -47,6 +47,10 @@ class OutOfMemory(BackendError):
     """The device ran out of memory; the sentence says what to change."""
 
 
+class ClusterError(StudioError):
+    """The Ray cluster cannot be used, or lost a job's worker more often than it retries."""
+
+
 class ExposureError(StudioError):
     """The studio would be reachable by others without a login."""
 

@@ -76,6 +76,13 @@ class Settings:
     upload_retention_minutes: float = 60.0  # uploads (Gradio's cache) are deleted after this
     login_free_attempts: int = 5  # failed logins per client before each try must wait
     login_backoff_s: float = 2.0  # the first wait; it doubles with each further failure (max 5 min)
+    # Running on a Ray cluster (studio/cluster/): its address ("" = everything runs here), the
+    # CPUs each engine job takes there, how often a job lost with its worker or machine is run
+    # again, and how many model actors hold GPUs (0: one per GPU the cluster has).
+    ray_address: str = ""
+    ray_job_cpus: int = 1
+    ray_retries: int = 3
+    ray_gpu_actors: int = 0
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None, **overrides) -> Settings:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ENGINE_LANE = "engine"
+RAY_LANE = "the Ray cluster"  # every job, when the studio sends its jobs to a cluster
 # How many clients' newest jobs are remembered for the Cancel note; the oldest go first.
 MAX_REMEMBERED_CLIENTS = 1000
 
@@ -163,9 +164,20 @@ class JobRunner:
     def __init__(self, settings: Settings, history: History | None = None):
         self.settings = settings
         self.history = history or open_history(settings.outputs_dir)
-        self.queue = JobQueue({ENGINE_LANE: settings.engine_jobs}, settings.max_jobs_per_client)
+        # On a cluster, Ray schedules the jobs: the line only holds what the studio accepts.
+        slots = {ENGINE_LANE: settings.engine_jobs, RAY_LANE: settings.max_queue}
+        self.queue = JobQueue(slots, settings.max_jobs_per_client)
         self._latest: dict[str, tuple[Path, threading.Event]] = {}  # client -> newest job
         self._latest_lock = threading.Lock()
+        self._cluster = None  # studio.cluster.ray_jobs.RayRunner, made at the first job
+
+    def cluster(self):
+        """The Ray runner when settings.ray_address names a cluster (connecting once), else None."""
+        if self._cluster is None and self.settings.ray_address:
+            from studio.cluster.ray_jobs import ray_runner
+
+            self._cluster = ray_runner(self.settings)
+        return self._cluster
 
     def cancelled_note(self, client: str, timeout: float = 10.0) -> str:
         """What the user is told after Cancel: the job stopped, and how many takes were kept.
@@ -194,11 +206,14 @@ class JobRunner:
     ) -> Iterator[JobUpdate]:
         from studio.clips import JobUpdate, run_job
 
+        cluster = self.cluster()
+        source = prepared.job.image  # the upload itself: a cluster's workers get its bytes
         # The upload's path holds the user's file name ("jane-home.jpg"): manifests written for
         # the web keep only the photo's hash, which is enough to reproduce the clip.
         anonymous = replace(prepared.job, image=f"upload:{prepared.photo.sha256[:16]}")
         prepared = replace(prepared, job=anonymous)
-        ticket = self.queue.join(client, lane_for(prepared.job.backend, prepared.job.params))
+        lane = RAY_LANE if cluster else lane_for(prepared.job.backend, prepared.job.params)
+        ticket = self.queue.join(client, lane)
         closed = threading.Event()
         with self._latest_lock:
             self._latest.pop(client, None)  # re-inserted last: the dict stays oldest-first
@@ -212,7 +227,10 @@ class JobRunner:
                 ctx.check_cancel()
                 note = wait_message(self.queue.ahead(ticket), ticket.lane)
                 yield JobUpdate(0.0, note, [], seed=prepared.seed)
-            jobs = run_job(prepared, out_dir, self.settings, ctx)
+            if cluster is not None:  # closing it (Cancel) cancels the Ray work
+                jobs = cluster.run_job(prepared, out_dir, self.settings, ctx, source=source)
+            else:
+                jobs = run_job(prepared, out_dir, self.settings, ctx)
             for update in jobs:
                 if update.new_clip is not None:
                     self._remember(update.new_clip)

@@ -1,11 +1,13 @@
 """Shootout: every photo x preset x backend on the same seeds, scored and collected into one folder.
 
 A shootout plans one cell per photo x preset x backend. Each photo x preset gets its own job
-seed, shared by every backend, so backends are compared on identical motion plans. Cells run
-one after another through prepare_job/run_job; each clip is decoded and scored against its
-photo. A cell that fails (a backend that cannot run here, an unreadable photo) keeps its error
-sentence and the rest still run. The folder ends up holding the clips, report.html (see
-studio/shootout/report.py), results.csv and results.json, one row per clip.
+seed, shared by every backend, so backends are compared on identical motion plans. Each cell
+runs through prepare_job/run_job; each clip is decoded and scored against its photo. A cell
+that fails (a backend that cannot run here, an unreadable photo) keeps its error sentence and
+the rest still run. A cell runner runs the cells: here, one after another, or on a Ray
+cluster (studio.cluster.ray_shootout) when settings.ray_address is set. The folder ends up
+holding the clips, report.html (see studio/shootout/report.py), results.csv and results.json,
+one row per clip.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -154,7 +156,7 @@ def _write_thumbnail(rgb: np.ndarray, path: Path) -> None:
     im.save(path, "JPEG", quality=85)
 
 
-def _run_cell(
+def run_cell(
     cell: Cell,
     out_dir: Path,
     settings: Settings,
@@ -198,6 +200,45 @@ def _run_cell(
     return [rows[i] for i in sorted(rows)], photo
 
 
+@dataclass
+class CellDone:
+    """A finished cell: its rows (errors included) and its photo, for the report's thumbnail."""
+
+    cell: Cell
+    rows: list[ShootoutRow]
+    photo: np.ndarray | None  # None when the photo could not be read
+
+
+# runner(cells with their jobs, shootout folder, settings, presets, cancel flag, progress):
+# each cell's CellDone as it finishes, in any order, its files already in the folder.
+CellRunner = Callable[
+    [list[tuple[Cell, Job]], Path, Settings, PresetLibrary, threading.Event, ProgressFn],
+    Iterator[CellDone],
+]
+
+
+def run_cells_here(
+    work: list[tuple[Cell, Job]],
+    out: Path,
+    settings: Settings,
+    library: PresetLibrary,
+    cancel: threading.Event,
+    progress: ProgressFn,
+) -> Iterator[CellDone]:
+    """The cell runner of a shootout on this machine: one cell after another."""
+    for done, (cell, job) in enumerate(work):
+        if cancel.is_set():
+            raise Cancelled("The shootout was cancelled.")
+
+        def on_fraction(fraction: float, done: int = done, cell: Cell = cell) -> None:
+            progress((done + fraction) / len(work), cell.label)
+
+        on_fraction(0.0)
+        rows, photo = run_cell(cell, out, settings, library, job, cancel, on_fraction)
+        yield CellDone(cell, rows, photo)
+        on_fraction(1.0)
+
+
 def _scored_row(cell: Cell, clip: Clip, out_dir: Path, photo: np.ndarray) -> ShootoutRow:
     rel = clip.path.relative_to(out_dir).as_posix()
     # run_job scores clips as they encode when settings.score is on; reuse that so the shootout
@@ -228,12 +269,14 @@ def run_shootout(
     frames: int | None = None,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
+    runner: CellRunner | None = None,
 ) -> ShootoutResult:
     """Run every photo x preset x backend into out_dir, score every clip and write the report.
 
     Unknown ids and impossible settings raise a StudioError before anything is written; a
     cell that fails while running is recorded in its rows and the others still run.
-    Cancelling (setting `cancel`) raises Cancelled and writes no report.
+    Cancelling (setting `cancel`) raises Cancelled and writes no report. runner runs the
+    cells (default: on the Ray cluster at settings.ray_address, else here, in turn).
     """
     import secrets
 
@@ -244,6 +287,10 @@ def run_shootout(
         raise JobError(f"The output folder '{out}' exists and is not a folder.")
     library = validate_shootout(images, presets, backends, settings, seed=seed,
                                 variants=variants, size=size, frames=frames)  # fmt: skip
+    if runner is None and settings.ray_address:  # joined before anything is written
+        from studio.cluster.ray_shootout import RayCells
+
+        runner = RayCells(settings)
     base_seed = int(seed) if seed is not None else secrets.randbelow(2**31)
     cells = plan_cells(images, presets, backends, base_seed)
     cancel = cancel or threading.Event()
@@ -252,24 +299,19 @@ def run_shootout(
     thumbnails: dict[int, str] = {}
     out.mkdir(parents=True, exist_ok=True)
 
-    for done, cell in enumerate(cells):
-        if cancel.is_set():
-            raise Cancelled("The shootout was cancelled.")
-
-        def on_fraction(fraction: float, done: int = done, cell: Cell = cell) -> None:
-            if progress is not None:
-                progress((done + fraction) / len(cells), cell.label)
-
-        on_fraction(0.0)
-        job = Job(image=cell.image, preset=cell.preset, backend=cell.backend, seed=cell.seed,
-                  variants=variants, size=size, frames=frames)  # fmt: skip
-        cell_rows, photo = _run_cell(cell, out, settings, library, job, cancel, on_fraction)
-        rows.extend(cell_rows)
-        if photo is not None and cell.photo_index not in thumbnails:
-            thumb = f"{cell.folder.split('/')[0]}/photo.jpg"
-            _write_thumbnail(photo, out / thumb)
-            thumbnails[cell.photo_index] = thumb
-        on_fraction(1.0)
+    work = [(cell, Job(image=cell.image, preset=cell.preset, backend=cell.backend,
+                       seed=cell.seed, variants=variants, size=size, frames=frames))
+            for cell in cells]  # fmt: skip
+    finished: dict[Cell, list[ShootoutRow]] = {}
+    on_progress = progress or (lambda fraction, message: None)
+    for done in (runner or run_cells_here)(work, out, settings, library, cancel, on_progress):
+        finished[done.cell] = done.rows
+        if done.photo is not None and done.cell.photo_index not in thumbnails:
+            thumb = f"{done.cell.folder.split('/')[0]}/photo.jpg"
+            _write_thumbnail(done.photo, out / thumb)
+            thumbnails[done.cell.photo_index] = thumb
+    for cell in cells:  # in plan order, however the runner finished them
+        rows.extend(finished.get(cell, []))
 
     pick_winners(rows)
     result = ShootoutResult(
