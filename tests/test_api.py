@@ -112,7 +112,7 @@ def test_subject_endpoint_shows_the_engines_subject_with_the_corrections(app_url
     plain, none, note = client.predict(photo, [], api_name="/subject")
     corrected, edits, note_after = client.predict(photo, [REMOVE_CHEST], api_name="/subject")
     assert none == [] and edits == [REMOVE_CHEST]
-    assert "person matte (1 face found)" in note and note_after.endswith("1 correction.")
+    assert "person matte (1 face found)" in note and "1 correction." in note_after
     with Image.open(plain) as a, Image.open(corrected) as b:
         assert a.size == b.size == (512, 512)  # the preview of the 512x512 portrait
         # At the dab the subject's tint is gone: that spot now reads as dimmed background.

@@ -443,13 +443,20 @@ def subject_view(
         raise refuse(str(exc)) from None
 
 
-def subject_new_photo(studio: Studio, image: str | None, request: gr.Request = None):
-    """A new photo: its subject, with no corrections; a photo that cannot be used is named
-    in the note (Generate says so again) instead of a pop-up on every upload."""
+def subject_new_photo(
+    studio: Studio, image: str | None, request: gr.Request = None,
+    aspect: str | None = None, preset_id: str | None = None,
+):  # fmt: skip
+    """A new photo: its subject, with no corrections, and the frame the form's aspect shows
+    (the same picture Undo and Reset give back); a photo that cannot be used is named in the
+    note (Generate says so again) instead of a pop-up on every upload."""
     if not image:
         return None, [], "Upload a photo to see what the engine takes as its subject."
+    who = owner(request)
     try:
-        return _subject_outputs(studio, image, (), owner(request))
+        ratio = frame_of(studio, aspect, preset_id, image, who)
+        frame = None if ratio is None else (ratio, None)
+        return _subject_outputs(studio, image, (), who, frame)
     except StudioError as exc:
         return None, [], str(exc)
 

@@ -370,7 +370,7 @@ def build_ui(settings: Settings, library: PresetLibrary | None = None) -> gr.Blo
         subject_outputs = [subject_image, subject_edits, subject_note]
         quick = {"concurrency_id": "subject", "concurrency_limit": 2, "show_progress": "minimal"}
         show = bind(h.subject_view, studio)
-        photo.change(bind(h.subject_new_photo, studio), [photo], subject_outputs, api_name=False,
+        photo.change(bind(h.subject_new_photo, studio), [photo, aspect, preset], subject_outputs, api_name=False,
                      **quick).then(h.subject_reset_all, None, [subject_edits, framing_pin],
                                    api_name=False)  # fmt: skip
         view_inputs = [photo, subject_edits, framing_pin, aspect, preset]
