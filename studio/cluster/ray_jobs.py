@@ -15,9 +15,11 @@ Ray is imported only when a runner is made.
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import logging
 import os
+import socket
 import sys
 import threading
 import time
@@ -51,15 +53,18 @@ RETRY_ON = [OSError]
 CANCEL_POLL_S = 0.2
 
 
+NOT_INSTALLED = (
+    "Ray is not installed here; install it with 'pip install -r requirements-ray.txt', "
+    "or run without --ray."
+)
+
+
 def import_ray():
     """The ray module, or a sentence saying how to install it."""
     try:
         import ray
     except ImportError:
-        raise ClusterError(
-            "Ray is not installed here; install it with "
-            "'pip install -r requirements-ray.txt', or run without --ray."
-        ) from None
+        raise ClusterError(NOT_INSTALLED) from None
     return ray
 
 
@@ -74,10 +79,33 @@ def is_loopback(address: str) -> bool:
         return False
 
 
+def _host_port(address: str) -> tuple[str, int] | None:
+    """(host, port) of a host:port or ray://host:port address; None for 'auto' and the like."""
+    rest = address.split("://", 1)[-1]
+    host, _, port = rest.rpartition(":")
+    return (host.strip("[]"), int(port)) if host and port.isdigit() else None
+
+
+def _cannot_reach(address: str) -> str:
+    return (
+        f"Cannot reach the Ray cluster at {address}; check that the cluster is running and "
+        "that the address (its head node's host:port) is right."
+    )
+
+
 def connect(address: str):
     """Join the Ray cluster at address (once per process); ClusterError when it cannot."""
     if not address:
         raise ClusterError("No Ray cluster address was given; use --ray HOST:PORT.")
+    if importlib.util.find_spec("ray") is None:  # said first: no address helps without it
+        raise ClusterError(NOT_INSTALLED)
+    where = _host_port(address)
+    if where is not None:
+        # ray.init retries an unreachable address for minutes; a closed port is said at once.
+        try:
+            socket.create_connection(where, timeout=5).close()
+        except OSError:
+            raise ClusterError(_cannot_reach(address)) from None
     if is_loopback(address) and "ray" not in sys.modules:
         # Ray on Linux swaps 127.0.0.1 for the machine's network address unless this is 0;
         # a cluster started on loopback must be joined on loopback.
@@ -89,10 +117,7 @@ def connect(address: str):
         ray.init(address=address, namespace=NAMESPACE, logging_level=logging.WARNING)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         log.debug("ray.init(%r) failed", address, exc_info=True)
-        raise ClusterError(
-            f"Cannot reach the Ray cluster at {address}; check that it is running "
-            "('ray status' on its head node) and that the address is right."
-        ) from exc
+        raise ClusterError(_cannot_reach(address)) from exc
     return ray
 
 

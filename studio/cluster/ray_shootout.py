@@ -164,6 +164,8 @@ class RayCells:
             return None
         import ray.data
 
+        # Ray Data's own bars are off (the CLI and the studio show theirs): no line saying so.
+        logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
         ray = self.ray
         resources = ray.cluster_resources()
         cpus, gpus = int(resources.get("CPU", 1)), int(resources.get("GPU", 0))

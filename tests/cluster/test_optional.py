@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 
@@ -49,3 +50,19 @@ def test_ray_flag_without_ray_installed_says_how_to_install_it(tmp_path, samples
         "'pip install -r requirements-ray.txt', or run without --ray."
     )
     assert not (tmp_path / "out").exists()  # refused before anything was written
+
+
+def test_an_unreachable_cluster_is_said_at_once_and_nothing_is_written(tmp_path, samples):
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    args = ["-m", "studio", "generate", str(samples["product"]), "--preset",
+            "product/slow-push-in", "--out", str(tmp_path / "out"), "--ray", f"127.0.0.1:{port}"]  # fmt: skip
+    run = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60)  # fmt: skip
+    assert run.returncode == 1
+    assert run.stderr.strip() == (
+        f"error: Cannot reach the Ray cluster at 127.0.0.1:{port}; check that the cluster is "
+        "running and that the address (its head node's host:port) is right."
+    )
+    assert not (tmp_path / "out").exists()
