@@ -9,6 +9,7 @@ be told from one made here, and a crash leaves nothing half-written.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import tempfile
@@ -77,8 +78,6 @@ def scratch(name: str, photo: bytes):
 
 def collect(folder: Path, image: str) -> dict[str, bytes | dict]:
     """Every file under folder by relative path; manifests as data, pointing at the driver's photo."""
-    import json
-
     files: dict[str, bytes | dict] = {}
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
         rel = path.relative_to(folder).as_posix()

@@ -130,7 +130,8 @@ class RayCells:
         left = set(by_pos)
         done = len(work) - len(remote)
         rows_out = self._dataset(remote, settings, presets, refs)
-        stream = rows_out.iter_rows() if rows_out is not None else iter(())
+        # iter(): the generator itself, so closing it stops the dataset and its actors.
+        stream = iter(rows_out.iter_rows()) if rows_out is not None else iter(())
         try:
             for row in stream:
                 if cancel.is_set():
@@ -146,8 +147,8 @@ class RayCells:
                 yield CellDone(cell, rows, outcome.thumbnail)
         finally:
             close = getattr(stream, "close", None)
-            if close is not None:
-                close()  # stops the dataset and its actors (Cancel, or an error here)
+            if close is not None:  # Cancel, or an error here
+                close()
 
         # 3. Cells the cluster lost more often than it retries: their sentence, in their rows.
         for pos in sorted(left):
