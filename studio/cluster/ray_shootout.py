@@ -198,8 +198,8 @@ class RayCells:
                 ds = ds.map_batches(
                     CellWorker,
                     batch_size=1,
-                    compute=ray.data.ActorPoolStrategy(min_size=1, max_size=size,
-                                                       initial_size=size,
+                    # A fixed pool, one cell at a time each: a lost actor costs one cell.
+                    compute=ray.data.ActorPoolStrategy(size=size,
                                                        max_tasks_in_flight_per_actor=1),
                     fn_constructor_kwargs={"render": render, "presets": presets,
                                            "photos": refs},

@@ -173,6 +173,7 @@ def test_cancel_in_the_studio_cancels_the_ray_work(settings, tmp_path):
     import ray
 
     runner = JobRunner(settings)
+    assert runner.cluster() is not None  # joined: settings.ray_address names the cluster
     # About two minutes of work for one CPU: only a cancelled job gives it back within seconds.
     job = Job(image=str(PHOTOS[2]), preset="scenic/drifting-clouds", seed=3, variants=4,
               size=(1280, 720), frames=720)  # fmt: skip
