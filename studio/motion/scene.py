@@ -64,10 +64,12 @@ class Scene:
 
 
 def working_scale(shape: tuple[int, int], plans: list[VariantPlan]) -> float:
-    """Scale from the photo to the working image: OVERSAMPLE x what the largest output needs."""
+    """Scale from the photo to the working image: OVERSAMPLE x what the largest output needs,
+    except for a photo the output enlarges: oversampling it adds no detail, only (1.3 x 1.3)
+    the cost of every step, so it is worked at the output's own scale."""
     h, w = shape
     need = max((max(p.width / w, p.height / h) for p in plans), default=1.0)
-    scale = OVERSAMPLE * need
+    scale = need if need >= 1.0 else OVERSAMPLE * need
     scale = min(scale, MAX_WORK_SIDE / max(h, w))
     return max(scale, 16.0 / min(h, w))
 
