@@ -1,7 +1,7 @@
 """The README's framing example: photos framed at 9:16, 1:1 and 16:9, with the subject and face drawn.
 
 Usage: .venv/bin/python scripts/framing_example.py [PHOTO ...] [--preset portrait/orbit]
-       [--out assets/framing.png] [--height 280]
+       [--out assets/framing.jpg] [--height 280]
 
 One row per photo (by default the astronaut and the cameraman): first the photo with each
 frame's mid-clip outline on it, then one panel per aspect, the clip's middle frame, with the
@@ -107,7 +107,7 @@ def main() -> None:
         default=[ROOT / "assets/examples/astronaut.png", ROOT / "tests/photos/camera.png"],
     )
     parser.add_argument("--preset", default="portrait/orbit")
-    parser.add_argument("--out", type=Path, default=ROOT / "assets/framing.png")
+    parser.add_argument("--out", type=Path, default=ROOT / "assets/framing.jpg")
     parser.add_argument("--height", type=int, default=280, help="panel height, px")
     args = parser.parse_args()
 
@@ -126,7 +126,9 @@ def main() -> None:
     cv2.putText(legend, text, (12, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (40, 40, 40), 1, cv2.LINE_AA)
     sheet = np.concatenate([*rows, legend], axis=0)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(args.out), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(
+        str(args.out), cv2.cvtColor(sheet, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 85]
+    )
     print(f"wrote {args.out} ({sheet.shape[1]}x{sheet.shape[0]})")
 
 
