@@ -121,7 +121,25 @@ def test_a_clip_ffmpeg_did_not_finish_never_gets_its_name(tmp_path, monkeypatch)
     def cut_short(path, *a, **k):
         raise RuntimeError("moov atom not found")  # what ffmpeg says of a file with no trailer
 
+    import studio.encode
+
+    monkeypatch.setattr(studio.encode, "mp4_video_frames", lambda path: None)  # no index
     monkeypatch.setattr(imageio_ffmpeg, "count_frames_and_secs", cut_short)
     with pytest.raises(EncodeError, match="could not be written"):
         write_mp4(gradient_frames(4), tmp_path / "clip.mp4", fps=24)
     assert leftovers(tmp_path) == []
+
+
+def test_the_frame_count_is_read_from_the_mp4_index_and_a_cut_short_copy_has_none(tmp_path):
+    from studio.encode import mp4_video_frames
+
+    path = tmp_path / "clip.mp4"
+    write_mp4(gradient_frames(7), path, fps=24)
+    assert mp4_video_frames(path) == 7
+    data = path.read_bytes()
+    for keep in (len(data) // 2, len(data) - 1, 64):  # cut in the media, at the end, in the index
+        cut = tmp_path / f"cut-{keep}.mp4"
+        cut.write_bytes(data[:keep])
+        assert mp4_video_frames(cut) is None
+    (tmp_path / "junk.mp4").write_bytes(b"\x00\x00\x00\x01junkjunk" + bytes(40))
+    assert mp4_video_frames(tmp_path / "junk.mp4") is None
