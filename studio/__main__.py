@@ -274,6 +274,7 @@ def _ids(text: str) -> list[str]:
 def cmd_shootout(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
+    from studio.cluster import cell_runner
     from studio.shootout.run import run_shootout
 
     _require_files(*args.images)
@@ -293,6 +294,7 @@ def cmd_shootout(args: argparse.Namespace, settings: Settings) -> int:
         result = run_shootout(
             args.images, args.presets, args.backends, args.out, settings, seed=args.seed,
             variants=args.variants, size=args.size, frames=args.frames, progress=progress,
+            runner=cell_runner(settings),
         )  # fmt: skip
     finally:
         if bar is not None:

@@ -26,3 +26,13 @@ def jobs_at_once(settings: Settings) -> int:
     from studio.cluster.ray_jobs import ray_runner
 
     return ray_runner(settings).jobs_at_once()
+
+
+def cell_runner(settings: Settings):
+    """The shootout cell runner for the Ray cluster at settings.ray_address (joining it now,
+    before anything is written), or None: run the cells here."""
+    if not settings.ray_address:
+        return None
+    from studio.cluster.ray_shootout import RayCells
+
+    return RayCells(settings)

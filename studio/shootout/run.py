@@ -5,7 +5,7 @@ seed, shared by every backend, so backends are compared on identical motion plan
 runs through prepare_job/run_job; each clip is decoded and scored against its photo. A cell
 that fails (a backend that cannot run here, an unreadable photo) keeps its error sentence and
 the rest still run. A cell runner runs the cells: here, one after another, or on a Ray
-cluster (studio.cluster.ray_shootout) when settings.ray_address is set. The folder ends up
+cluster (studio.cluster.ray_shootout) when the caller passes its runner. The folder ends up
 holding the clips, report.html (see studio/shootout/report.py), results.csv and results.json,
 one row per clip.
 """
@@ -287,10 +287,6 @@ def run_shootout(
         raise JobError(f"The output folder '{out}' exists and is not a folder.")
     library = validate_shootout(images, presets, backends, settings, seed=seed,
                                 variants=variants, size=size, frames=frames)  # fmt: skip
-    if runner is None and settings.ray_address:  # joined before anything is written
-        from studio.cluster.ray_shootout import RayCells
-
-        runner = RayCells(settings)
     base_seed = int(seed) if seed is not None else secrets.randbelow(2**31)
     cells = plan_cells(images, presets, backends, base_seed)
     cancel = cancel or threading.Event()

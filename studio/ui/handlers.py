@@ -22,6 +22,7 @@ from gradio_client.utils import encode_file_path
 from studio import batch, models, userpresets
 from studio.backends import get_backend, list_backends
 from studio.backends.base import RenderContext
+from studio.cluster import cell_runner
 from studio.encode import stage_bytes
 from studio.errors import StudioError, failure_message
 from studio.images import load_photo
@@ -690,7 +691,7 @@ def shootout(
         result = run_shootout(
             files, presets or [], backends or [], out_dir, studio.settings,
             seed=None if seed is None or seed == -1 else seed, variants=variants,
-            progress=lambda f, m: progress(f, desc=m),
+            progress=lambda f, m: progress(f, desc=m), runner=cell_runner(studio.settings),
         )  # fmt: skip
     except StudioError as exc:
         raise refuse(str(exc)) from None
