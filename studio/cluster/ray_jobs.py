@@ -154,8 +154,14 @@ class ModelWorker:
     warm for every job sent to it; jobs run one at a time, as on a local GPU."""
 
     def __init__(self, render: dict):
+        import torch
+
         from studio.models import ModelManager, set_manager
 
+        # Ray holds the actor to its CPU share (OMP_NUM_THREADS=1), but torch's CPU kernels
+        # sum in a different order with another thread count: as many threads as a local run
+        # on this machine uses keep a model's clip identical to that run's.
+        torch.set_num_threads(os.cpu_count() or 1)
         self.render = render
         self.settings = worker_settings(render)
         self.manager = ModelManager(settings=self.settings)

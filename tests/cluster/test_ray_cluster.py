@@ -211,6 +211,9 @@ def test_model_jobs_run_in_an_actor_that_keeps_the_checkpoint_loaded(settings, t
             info = probe_mp4(done.clips[0].path)
             assert (info["frames"], info["width"], info["height"]) == (done.clips[0].frames, 64, 64)
         assert runner.model_loads() == [1]  # the second job found the pipeline loaded
+        # The same seed gives the same model clip here and on the cluster.
+        local = list(run_job(prepare_job(job, settings), tmp_path / "local", settings))[-1]
+        same_clip(local.clips[0].path, done.clips[0].path)
     finally:
         runner.close()  # its CPU is the shootout's below
 
