@@ -28,12 +28,22 @@ def app(tmp_path_factory):
 
 
 def short_clips(page) -> None:
-    """One second at 8 fps: a few frames per take keeps the batch quick on two cores."""
+    """One second at 8 fps: a few frames per take keeps the batch quick on two cores.
+
+    The page's first load fills the form from the preset a moment after it appears; values
+    typed before that are set again, until they stay.
+    """
     page.get_by_text("Advanced settings").click()
-    for elem, value in (("duration", "1"), ("fps", "8")):
-        field = page.locator(f"#{elem} input[type=number]")
-        field.fill(value)
-        field.press("Enter")
+    wanted = (("duration", "1"), ("fps", "8"))
+    for _ in range(5):
+        for elem, value in wanted:
+            field = page.locator(f"#{elem} input[type=number]")
+            field.fill(value)
+            field.press("Enter")
+        page.wait_for_timeout(1500)
+        if all(page.locator(f"#{e} input[type=number]").input_value() == v for e, v in wanted):
+            return
+    raise AssertionError("the form kept resetting the clip's length")
 
 
 def download(page, button: str, folder: Path) -> Path:
