@@ -396,6 +396,27 @@ def stage_json(data: Any, path: str | os.PathLike) -> Staged:
     return stage_text(_json(data), path)
 
 
+def write_together(files: list[tuple[Path, bytes | dict]]) -> list[Path]:
+    """Write several files as one: each is staged under a temp name (a dict as JSON, bytes as
+    they are), then all are given their names in order. If any step fails, none of them is
+    left: the staged ones are discarded, the named ones removed, and the error goes on."""
+    staged: list[Staged] = []
+    committed: list[Path] = []
+    try:
+        for target, content in files:
+            is_json = isinstance(content, dict)
+            staged.append(stage_json(content, target) if is_json else stage_bytes(content, target))
+        for item in staged:
+            committed.append(item.commit())
+    except BaseException:
+        for item in staged:
+            item.discard()
+        for path in committed:
+            path.unlink(missing_ok=True)
+        raise
+    return committed
+
+
 def write_text(text: str, path: str | os.PathLike) -> Path:
     """Write text atomically (temp file in the same folder, fsync, rename)."""
     return publish(stage_text(text, path), "file")

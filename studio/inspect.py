@@ -12,7 +12,7 @@ import numpy as np
 
 from studio.backends import get_backend
 from studio.backends.base import RenderContext
-from studio.encode import Staged, stage_bytes, stage_json, write_failure
+from studio.encode import write_failure, write_together
 from studio.images import load_photo
 from studio.motion.depth import HeuristicDepth
 from studio.motion.edits import SubjectEdit, stroke_mask
@@ -213,24 +213,14 @@ def inspect_photo(
     # 4. Stage all four under temp names, then give them their names.
     out = Path(out_dir)
     created = not out.exists()
-    staged: list[Staged] = []
-    committed: list[Path] = []
     try:
-        for name in FILES:
-            target = out / name
-            staged.append(stage_json(record, target) if name == "faces.json"
-                          else stage_bytes(contents[name], target))  # fmt: skip
-        for item in staged:
-            committed.append(item.commit())
+        return write_together(
+            [(out / name, record if name == "faces.json" else contents[name]) for name in FILES]
+        )
     except BaseException as exc:
-        for item in staged:
-            item.discard()
-        for path in committed:
-            path.unlink(missing_ok=True)
         if created:
             with contextlib.suppress(OSError):
                 out.rmdir()
         if isinstance(exc, OSError):
             raise write_failure(out / "matte.png", exc, "files") from exc
         raise
-    return committed

@@ -23,7 +23,7 @@ import numpy as np
 
 from studio.backends.base import RenderContext
 from studio.clips import Clip, run_job
-from studio.encode import Staged, stage_bytes, stage_json, write_failure
+from studio.encode import write_failure, write_together
 from studio.errors import ClusterError, JobError, StudioError, failure_message
 from studio.jobs import Job, prepare_job
 from studio.presets import Preset, PresetLibrary
@@ -130,27 +130,10 @@ def publish(files: dict[str, bytes | dict], out: Path) -> list[Path]:
     job's manifest.json last (it lists the clips). Nothing is left behind when one fails."""
     out.mkdir(parents=True, exist_ok=True)
     order = sorted(files, key=_publish_rank)
-    staged: list[Staged] = []
-    committed: list[Path] = []
     try:
-        for rel in order:
-            target = out / _safe(rel)
-            content = files[rel]
-            if isinstance(content, dict):
-                staged.append(stage_json(content, target))
-            else:
-                staged.append(stage_bytes(content, target))
-        for item in staged:
-            committed.append(item.commit())
-    except BaseException as exc:
-        for item in staged:
-            item.discard()
-        for path in committed:
-            path.unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise write_failure(out, exc, "video") from exc
-        raise
-    return committed
+        return write_together([(out / _safe(rel), files[rel]) for rel in order])
+    except OSError as exc:
+        raise write_failure(out, exc, "video") from exc
 
 
 def _publish_rank(rel: str) -> tuple[int, str]:
