@@ -176,12 +176,14 @@ def main() -> None:
     # The zoompan comparison is about making clips; ranking them is measured on its own below.
     settings = Settings.from_env(score=False)
     matched = ["-preset", settings.x264_preset, "-crf", str(settings.crf)]
+    matched += ["-x264-params", settings.x264_params] if settings.x264_params else []
     print(
         f"# Whole processes: one `python -m studio generate` (4 variants, {W}x{H}, {FRAMES} frames)"
         f" vs four ffmpeg zoompan processes; median of {args.repeats}"
     )
     print(
-        f"# studio encoder: libx264 -preset {settings.x264_preset} -crf {settings.crf}; workers={settings.workers}"
+        f"# studio encoder: libx264 -preset {settings.x264_preset} -crf {settings.crf}"
+        f" -x264-params {settings.x264_params or '-'}; workers={settings.workers}"
     )
     print(
         f"{'photo':<22} {'preset':<24} {'studio s':>9} {'zoompan s':>10} {'ratio':>6} {'zp-matched s':>13} {'ratio':>6}"

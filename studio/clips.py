@@ -17,6 +17,7 @@ import numpy as np
 from studio import __version__
 from studio.audio import mux_audio
 from studio.backends.base import RenderContext
+from studio.cpu import parallel_section
 from studio.encode import Staged, stage_jpeg, stage_json, stage_mp4, write_failure, write_json
 from studio.interpolate import interpolate
 from studio.jobs import PreparedJob
@@ -87,6 +88,7 @@ class _JobWriter:
         self.fractions = [0.0] * len(prepared.plans)
         self.clips: list[Clip] = []
         self.prepare_s = 0.0
+        self.encode_threads = 0  # x264's own choice, unless variants encode side by side
         outer = ctx.progress
 
         def on_progress(index: int, fraction: float) -> None:
@@ -129,8 +131,9 @@ class _JobWriter:
             frames = _tee_small(frames, keep)
         poster: list[np.ndarray] = []
         frames = _tee_frame(frames, plan.frames // 2, poster)
-        video = stage_mp4(frames, self.out / f"{name}.mp4", fps=plan.fps,
-                          crf=self.settings.crf, preset=self.settings.x264_preset)  # fmt: skip
+        video = stage_mp4(frames, self.out / f"{name}.mp4", fps=plan.fps, crf=self.settings.crf,
+                          preset=self.settings.x264_preset, params=self.settings.x264_params,
+                          threads=self.encode_threads)  # fmt: skip
         if audio is not None:  # the model's sound track (studio.audio), muxed in as AAC
             video = mux_audio(video, audio)
         info = video.info
@@ -272,7 +275,15 @@ def _render_in_threads(writer: _JobWriter, scene: Any, workers: int) -> Iterator
     def work(plan: VariantPlan) -> _Finished:
         return writer.finish(plan, p.backend.render(scene, plan, ctx), time.perf_counter())
 
-    pool = ThreadPoolExecutor(max_workers=min(workers, len(p.plans)), thread_name_prefix="variant")
+    parallel = min(workers, len(p.plans))
+    with parallel_section(parallel) as each:
+        writer.encode_threads = each
+        yield from _run_pool(writer, parallel, work)
+
+
+def _run_pool(writer: _JobWriter, parallel: int, work) -> Iterator[JobUpdate]:
+    p, ctx = writer.p, writer.ctx
+    pool = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="variant")
     futures = [pool.submit(work, plan) for plan in p.plans]
     taken: set[Future] = set()
     try:

@@ -110,8 +110,13 @@ def stage_mp4(
     fps: float,
     crf: int = 18,
     preset: str = "veryfast",
+    threads: int = 0,
+    params: str = "",
 ) -> Staged:
     """Encode RGB uint8 frames into a hidden temp MP4 beside `path`, checked and flushed.
+
+    threads: x264's threads (0: as many as suit the machine; studio.cpu gives a variant
+    encoded beside others its share). params: x264's own options ("key=value:..."), if any.
 
     The frames are streamed to ffmpeg (from imageio-ffmpeg) as they are produced, so
     rendering and encoding overlap. The result is verified (the container opens and holds
@@ -153,6 +158,8 @@ def stage_mp4(
                         "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
                         "-crf", str(crf),
                         "-preset", preset,
+                        "-threads", str(max(0, int(threads))),
+                        *(["-x264-params", params] if params else []),
                         "-movflags", "+faststart",
                         "-f", "mp4",
                     ],

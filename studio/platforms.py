@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from studio import yamlio
 from studio.errors import PresetError
 from studio.fields import FieldReader
 from studio.presets import ASPECTS, BUILTIN_DIR
@@ -155,7 +156,7 @@ def load_targets(path: Path = EXPORTS_FILE) -> dict[str, ExportTarget]:
     """Every export target by id, in file order; PresetError names the file and field."""
     where = str(path)
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        data = yamlio.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise PresetError(f"{where}: cannot be read as YAML ({exc.__class__.__name__}).") from None
     top = _Fields(data, where)

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from studio import yamlio
 from studio.errors import PresetError
 from studio.fields import FieldReader
 from studio.plan import AMBIENT_KINDS, CAMERA_MOVES, EASINGS, Ambient, CameraMove
@@ -256,7 +257,7 @@ def parse_family(data: Any, where: str) -> list[Preset]:
 def parse_text(text: str, where: str) -> list[Preset]:
     """Validate one family file's text, exactly as the studio loads it from disk."""
     try:
-        data = yaml.safe_load(text)
+        data = yamlio.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

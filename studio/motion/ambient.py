@@ -159,6 +159,7 @@ class AmbientRig:
         if self.sweep:
             self.sweep_angle = math.radians(rng.uniform(15.0, 35.0))
             self.sweep_gloss = sample("gloss")
+        self._white: np.ndarray | None = None  # the sweep's light, made once
         self.fog = s.get("fog", 0.0)
         if self.fog:
             self.fog_cells = 10
@@ -273,7 +274,9 @@ class AmbientRig:
             k *= alpha
         k *= 0.55 * self.sweep
         inv = 1.0 - k
-        white = np.full((rh, rw, 3), (255, 251, 242), np.uint8)
+        if self._white is None or self._white.shape[:2] != (rh, rw):  # the same every frame
+            self._white = np.full((rh, rw, 3), (255, 251, 242), np.uint8)
+        white = self._white
         patch = np.ascontiguousarray(frame[y0:y1, x0:x1])
         frame[y0:y1, x0:x1] = cv2.blendLinear(patch, white, inv, k)
         return frame

@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from studio.cpu import beside
 from studio.motion.filters import normalized_fill, push_pull_fill
 
 # Matte values at or below this are noise, not subject: they are dropped from the layer.
@@ -75,12 +76,11 @@ def _crop(mask: np.ndarray, pad: int) -> tuple[slice, slice]:
     )
 
 
-def _inpaint(image: np.ndarray, hole: np.ndarray, ys: slice, xs: slice) -> np.ndarray:
-    """A background guess (float32) over the crop (ys, xs): filled in the hole, the photo elsewhere."""
+def _coarse_fill(image: np.ndarray, hole: np.ndarray, ys: slice, xs: slice) -> np.ndarray:
+    """The hole filled at fill size (float32, the crop at full size): the fill deep inside it."""
     h, w = hole.shape
     fs = min(1.0, FILL_SIZE / max(h, w))
     sw, sh = max(2, int(round(w * fs))), max(2, int(round(h * fs)))
-    # 1. A coarse fill at fill size for the depth of the hole.
     small = cv2.resize(image, (sw, sh), interpolation=cv2.INTER_AREA)
     grow = max(1, int(round(0.008 * max(sw, sh))))
     touched = cv2.resize(hole.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) > 0.01
@@ -94,7 +94,14 @@ def _inpaint(image: np.ndarray, hole: np.ndarray, ys: slice, xs: slice) -> np.nd
     smooth = push_pull_fill(small.astype(np.float32), 1.0 - small_hole.astype(np.float32))
     # Telea keeps nearby structure, push-pull removes its streaks deep inside the hole.
     coarse = cv2.GaussianBlur(0.6 * telea + 0.4 * smooth, (0, 0), 1.0)
-    coarse = cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC)[ys, xs]
+    return cv2.resize(coarse, (w, h), interpolation=cv2.INTER_CUBIC)[ys, xs]
+
+
+def _inpaint(image: np.ndarray, hole: np.ndarray, ys: slice, xs: slice) -> np.ndarray:
+    """A background guess (float32) over the crop (ys, xs): filled in the hole, the photo elsewhere."""
+    h, w = hole.shape
+    # 1. A coarse fill at fill size for the depth of the hole, on another core meanwhile.
+    coarse_fill = beside(_coarse_fill, image, hole, ys, xs)
     # 2. Along the hole's edge the background goes on as it is just outside the hole, at
     # full size: a local average of the outside pixels, over a few px next to the edge and
     # wider further in, giving way to the coarse fill deeper in. The coarse fill alone is an
@@ -124,7 +131,7 @@ def _inpaint(image: np.ndarray, hole: np.ndarray, ys: slice, xs: slice) -> np.nd
     # Each average counts only where enough outside pixels lie within its reach.
     c = np.clip(close_share / 0.1, 0.0, 1.0)[..., None]
     near = np.clip(wide_share / 0.05, 0.0, 1.0)[..., None]
-    fill = (close * c + wide * (1.0 - c)) * near + coarse * (1.0 - near)
+    fill = (close * c + wide * (1.0 - c)) * near + coarse_fill.result() * (1.0 - near)
     return np.where(part_hole[..., None], fill, part)
 
 
@@ -153,11 +160,12 @@ def separate_layers(
     ys, xs = _crop(hole, int(np.ceil(3.0 * NEAR_REACH * max(h, w))) + 4)
     i = image[ys, xs].astype(np.float32)
     a = alpha[ys, xs, None].astype(np.float32)
-    fill = _inpaint(image, hole, ys, xs)
-
-    # 2. The subject's solid colours spread outwards: what its edge most likely looks like.
+    # 2. The subject's solid colours spread outwards: what its edge most likely looks like
+    # (on another core while the background is guessed).
     solid = np.clip((a[..., 0] - 0.8) / 0.2, 0.0, 1.0)
-    prior = _spread(i, solid) if solid.any() else i
+    spread = beside(_spread, i, solid) if solid.any() else None
+    fill = _inpaint(image, hole, ys, xs)
+    prior = spread.result() if spread is not None else i
 
     # 3. Read each pixel's subject share from its colour, between the two guesses. It is
     # trusted where they differ clearly and the pixel lies near the line between them: it

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 import cv2
 import numpy as np
 
+from studio.cpu import beside
 from studio.errors import ImageError
 from studio.motion.depth import DepthSource, HeuristicDepth
 from studio.motion.edits import SubjectEdit
@@ -161,20 +162,10 @@ def build_scene(
         # the subject carries its own colours under the soft edge, premultiplied, so moving
         # it over other background shows no rim of the old one.
         hole = subject_hole(alpha)
+        # 4 and 5 (the depths each layer moves by) on another core meanwhile.
+        depths = beside(_layer_depths, depth, alpha, hole, subject_depth, (sw, sh), subject.source)
         plate, layer = separate_layers(work, alpha, hole)
-
-        # 4. Depth behind the subject, filled in from its surroundings.
-        follow, plateau, fade = FOLLOW, 0.0, FOLLOW_REACH  # a given matte is trusted as it is
-        if subject.source == "automatic":
-            follow, plateau, fade = FOLLOW_AUTOMATIC, FOLLOW_PLATEAU, FOLLOW_AUTOMATIC_FADE
-        elif subject.source == "people":
-            follow, plateau = FOLLOW_PEOPLE, FOLLOW_PEOPLE_PLATEAU
-        depth_bg = background_depth(
-            depth, alpha, hole, subject_depth, (sw, sh), follow, plateau, fade
-        )
-
-        # 5. Depth the subject layer moves by: smooth inside it, so it never tears.
-        depth_fg = subject_parallax_depth(depth, alpha, subject_depth, (sw, sh))
+        depth_bg, depth_fg = depths.result()
     else:
         box = (0, 0, 0, 0)
         center = (0.5 * (w - 1), 0.5 * (h - 1))
@@ -217,6 +208,29 @@ def build_scene(
     _readonly(scene.layer)
     _readonly(scene.sky, scene.foliage, scene.water, scene.gloss)
     return scene
+
+
+def _layer_depths(
+    depth: np.ndarray,
+    alpha: np.ndarray,
+    hole: np.ndarray,
+    subject_depth: float,
+    small_size: tuple[int, int],
+    source: str,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The depth the plate moves by and the depth the subject layer moves by."""
+    # 4. Depth behind the subject, filled in from its surroundings.
+    follow, plateau, fade = FOLLOW, 0.0, FOLLOW_REACH  # a given matte is trusted as it is
+    if source == "automatic":
+        follow, plateau, fade = FOLLOW_AUTOMATIC, FOLLOW_PLATEAU, FOLLOW_AUTOMATIC_FADE
+    elif source == "people":
+        follow, plateau = FOLLOW_PEOPLE, FOLLOW_PEOPLE_PLATEAU
+    depth_bg = background_depth(
+        depth, alpha, hole, subject_depth, small_size, follow, plateau, fade
+    )
+    # 5. Depth the subject layer moves by: smooth inside it, so it never tears.
+    depth_fg = subject_parallax_depth(depth, alpha, subject_depth, small_size)
+    return depth_bg, depth_fg
 
 
 def _ambient_masks(
