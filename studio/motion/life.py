@@ -75,6 +75,8 @@ BODY_EDGE_FADE = 0.12
 # The coarse grid: about this many cells across a face, at most this many along the region.
 CELLS_PER_FACE = 24
 MAX_CELLS = 256
+# Finding where a frame reads the fields is done on every this many output px.
+WINDOW_STEP = 4
 
 
 def _smoothstep(x: np.ndarray) -> np.ndarray:
@@ -181,6 +183,7 @@ class LifeRig:
         self.pitch = np.zeros(frames)
         self.breath = np.zeros(frames)
         self._grid = None
+        self._support: tuple[float, float, float, float] | None = None
         self._eyes: list[_Eye] = []
         if not meshes or not scene.has_subject:
             return
@@ -215,6 +218,7 @@ class LifeRig:
         # 2. Where: the coarse head and body fields, and each face's eyes.
         if np.any(self.yaw) or np.any(self.pitch) or np.any(self.breath):
             self._grid = self._coarse_fields(meshes)
+            self._support = self._field_support()
         if np.any(self.closure):
             self._eyes = [eye for m in meshes for eye in _eyes(m)]
             if not self._eyes:
@@ -273,20 +277,73 @@ class LifeRig:
             widen += (BREATH_WIDEN * amount * spread * body).astype(np.float32)
         return x0, y0, step, head, lift, widen
 
+    def _field_support(self) -> tuple[float, float, float, float] | None:
+        """Working px (x0, y0, x1, y1) outside which every field this plan uses is zero.
+
+        Reads there (bilinear, one cell further) give exactly nothing, so each frame reads
+        the field only where the output samples this box: a breath moves the shoulders, not
+        the whole frame.
+        """
+        x0, y0, step, head, lift, widen = self._grid
+        used = np.zeros(head.shape, bool)
+        if np.any(self.yaw) or np.any(self.pitch):
+            used |= head != 0
+        if np.any(self.breath):
+            used |= (lift != 0) | (widen != 0)
+        rows, cols = np.nonzero(used.any(axis=1))[0], np.nonzero(used.any(axis=0))[0]
+        if rows.size == 0:
+            return None
+        return (
+            x0 + step * (cols[0] - 1),
+            y0 + step * (rows[0] - 1),
+            x0 + step * (cols[-1] + 1),
+            y0 + step * (rows[-1] + 1),
+        )
+
     # -- per frame ---------------------------------------------------------------------------
 
     def displace(self, i: int, mx: np.ndarray, my: np.ndarray) -> None:
         """Move the working-image positions (mx, my) the subject layer samples for frame i."""
-        if self._grid is not None and (self.yaw[i] or self.pitch[i] or self.breath[i]):
+        if self._support is not None and (self.yaw[i] or self.pitch[i] or self.breath[i]):
             x0, y0, step, head, lift, widen = self._grid
             b = float(self.breath[i])
             fx = float(self.yaw[i]) * head + b * widen
             fy = float(self.pitch[i]) * head + b * lift
-            _pull(cv2.merge([fx, fy]), x0, y0, step, mx, my)
+            window = _window(mx, my, self._support)
+            if window is not None:
+                _pull(cv2.merge([fx, fy]), x0, y0, step, mx[window], my[window])
         c = float(self.closure[i])
         if c > 0.0:
             for eye in self._eyes:
                 _blink(eye, c, mx, my)
+
+
+def _window(mx: np.ndarray, my: np.ndarray, box) -> tuple[slice, slice] | None:
+    """The output rows and columns whose positions (mx, my) may fall inside box.
+
+    Found on every WINDOW_STEP-th pixel: a pixel inside the box has a sample within
+    WINDOW_STEP px whose position is at most `reach` away (the most the positions change
+    between samples), so the samples are tested against the box grown by reach and the
+    window they give is grown by WINDOW_STEP px. No pixel inside is missed.
+    """
+    k = WINDOW_STEP
+    sx, sy = mx[::k, ::k], my[::k, ::k]
+    reach = 0.0
+    for s in (sx, sy):
+        for axis in (0, 1):
+            if s.shape[axis] > 1:
+                reach = max(reach, float(np.abs(np.diff(s, axis=axis)).max()))
+    x0, y0, x1, y1 = box[0] - reach, box[1] - reach, box[2] + reach, box[3] + reach
+    inside = (sx >= x0) & (sx <= x1) & (sy >= y0) & (sy <= y1)
+    rows, cols = np.nonzero(inside.any(axis=1))[0], np.nonzero(inside.any(axis=0))[0]
+    if rows.size == 0:
+        return None
+    h, w = mx.shape
+    g = k
+    return (
+        slice(max(0, k * int(rows[0]) - g), min(h, k * int(rows[-1]) + 1 + g)),
+        slice(max(0, k * int(cols[0]) - g), min(w, k * int(cols[-1]) + 1 + g)),
+    )
 
 
 def _pull(field: np.ndarray, x0: float, y0: float, step: float, mx, my) -> None:
