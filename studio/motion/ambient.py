@@ -238,7 +238,9 @@ class AmbientRig:
         roi: tuple[int, int, int, int] | None,
         alpha: np.ndarray | None,
     ) -> np.ndarray:
-        """Apply the colour effects (light sweep on the subject, fog over the scene)."""
+        """Apply the colour effects (light sweep on the subject, fog over the scene).
+
+        alpha is the subject layer's matte over roi this frame (uint8), or None."""
         if self.sweep:
             frame = self._light_sweep(i, frame, roi, alpha)
         if self.fog:
@@ -272,6 +274,7 @@ class AmbientRig:
         k = band * self.sweep_gloss[y0:y1, x0:x1]
         if alpha is not None:
             k *= alpha
+            k *= 1.0 / 255.0
         k *= 0.55 * self.sweep
         inv = 1.0 - k
         if self._white is None or self._white.shape[:2] != (rh, rw):  # the same every frame

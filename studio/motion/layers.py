@@ -17,6 +17,10 @@ HOLE_MARGIN = 0.002
 # The plate is filled at this size: what the camera reveals is only a thin band behind the
 # subject, so a soft fill is plausible and costs a few milliseconds.
 FILL_SIZE = 256
+# Telea's neighbourhood at fill size (a share of it): small, as push-pull smooths deep inside the
+# hole and the full-size edge fill decides what the camera reveals; a wide one cost a portrait
+# scene a tenth of a second (its time grows with the square of this).
+TELEA_RADIUS = 0.012
 # How far into the hole (a share of the image) the background just outside it is carried on.
 NEAR_REACH = 0.02
 # Reading a pixel's subject share from its colour: trusted fully where the subject and
@@ -89,7 +93,7 @@ def _coarse_fill(image: np.ndarray, hole: np.ndarray, ys: slice, xs: slice) -> n
         cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * grow + 1, 2 * grow + 1)),
     )
     telea = cv2.inpaint(
-        small, small_hole, max(3, int(0.03 * max(sw, sh))), cv2.INPAINT_TELEA
+        small, small_hole, max(3, int(TELEA_RADIUS * max(sw, sh))), cv2.INPAINT_TELEA
     ).astype(np.float32)
     smooth = push_pull_fill(small.astype(np.float32), 1.0 - small_hole.astype(np.float32))
     # Telea keeps nearby structure, push-pull removes its streaks deep inside the hole.

@@ -233,8 +233,7 @@ class PlanRig:
                 scale=1.0 / 255.0,
             )  # fmt: skip
             frame[y0:y1, x0:x1] = cv2.add(cv2.cvtColor(layer, cv2.COLOR_RGBA2RGB), behind)
-            alpha = matte.astype(np.float32)
-            alpha *= 1.0 / 255.0
+            alpha = matte
         return self.ambient.shade(i, frame, self.roi, alpha)
 
     def frames(self) -> Iterator[np.ndarray]:
