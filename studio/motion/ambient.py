@@ -270,16 +270,29 @@ class AmbientRig:
             # enters on the other (it is off the subject at both ends, so the wrap is unseen).
             off = (off + 0.75) % 1.5 - 0.75
         band = np.exp(-((off / 0.11) ** 2)).astype(np.float32)
-        band = cv2.resize(band, (rw, rh), interpolation=cv2.INTER_LINEAR)
+        # Only where the band is: elsewhere it moves no pixel by half a level (k * 255 < 0.5,
+        # gloss and matte being at most 1), so the frame is left as it is there.
+        seen = band > 0.5 / (255.0 * max(1.0, 0.55 * self.sweep))
+        rows, cols = np.nonzero(seen.any(axis=1))[0], np.nonzero(seen.any(axis=0))[0]
+        if rows.size == 0:
+            return frame
+        fy, fx = rh / sh, rw / sw  # small cell -> px, and one cell more each side
+        by0, by1 = max(0, int((rows[0] - 1) * fy)), min(rh, int(math.ceil((rows[-1] + 2) * fy)))
+        bx0, bx1 = max(0, int((cols[0] - 1) * fx)), min(rw, int(math.ceil((cols[-1] + 2) * fx)))
+        band = cv2.resize(band, (rw, rh), interpolation=cv2.INTER_LINEAR)[by0:by1, bx0:bx1]
+        if alpha is not None:
+            alpha = alpha[by0:by1, bx0:bx1]
+        x0, y0, x1, y1 = x0 + bx0, y0 + by0, x0 + bx1, y0 + by1
+        rh, rw = y1 - y0, x1 - x0
         k = band * self.sweep_gloss[y0:y1, x0:x1]
         if alpha is not None:
             k *= alpha
             k *= 1.0 / 255.0
         k *= 0.55 * self.sweep
         inv = 1.0 - k
-        if self._white is None or self._white.shape[:2] != (rh, rw):  # the same every frame
-            self._white = np.full((rh, rw, 3), (255, 251, 242), np.uint8)
-        white = self._white
+        if self._white is None or self._white.shape[0] < rh or self._white.shape[1] < rw:
+            self._white = np.full((self.height, self.width, 3), (255, 251, 242), np.uint8)
+        white = self._white[:rh, :rw]  # made once
         patch = np.ascontiguousarray(frame[y0:y1, x0:x1])
         frame[y0:y1, x0:x1] = cv2.blendLinear(patch, white, inv, k)
         return frame

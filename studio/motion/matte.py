@@ -8,6 +8,7 @@ import threading
 import cv2
 import numpy as np
 
+from studio.cpu import beside
 from studio.motion.filters import guided_filter
 
 log = logging.getLogger(__name__)
@@ -214,9 +215,10 @@ def subject_matte(rgb: np.ndarray) -> np.ndarray:
     small = cv2.resize(rgb, (sw, sh), interpolation=cv2.INTER_AREA) if s < 1 else rgb
     if float(small.std()) < 2.0:
         return zero
+    cues = beside(focus_cues, rgb, (sw, sh))  # on another core meanwhile
     bins = _colour_bins(small)
     gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255.0
-    sharp, blurred, flat = focus_cues(rgb, (sw, sh))
+    sharp, blurred, flat = cues.result()
     prior = centre_prior(sh, sw)
 
     # 2. Background evidence: the outer band, and flat backdrops reached from the top. Where
