@@ -17,10 +17,10 @@ HOLE_MARGIN = 0.002
 # The plate is filled at this size: what the camera reveals is only a thin band behind the
 # subject, so a soft fill is plausible and costs a few milliseconds.
 FILL_SIZE = 256
-# Telea's neighbourhood at fill size (a share of it): small, as push-pull smooths deep inside the
-# hole and the full-size edge fill decides what the camera reveals; a wide one cost a portrait
-# scene a tenth of a second (its time grows with the square of this).
-TELEA_RADIUS = 0.012
+# Telea's neighbourhood at fill size (a share of it): its time grows with the square of this,
+# and 0.03 cost a portrait's scene a tenth of a second. Below about 0.02 its streaks show where
+# the camera reveals the plate (the artifact figure of clean coffee takes rose from 0.01 to 0.17).
+TELEA_RADIUS = 0.02
 # How far into the hole (a share of the image) the background just outside it is carried on.
 NEAR_REACH = 0.02
 # Reading a pixel's subject share from its colour: trusted fully where the subject and
@@ -287,12 +287,15 @@ def background_depth(
     follow: float = FOLLOW,
     plateau: float = 0.0,
     fade: float = FOLLOW_REACH,
+    layer_depth: np.ndarray | None = None,
 ) -> np.ndarray:
     """Depth the plate moves by: the subject's depth replaced by its surroundings'.
 
     follow is the share by which the background right outside the subject moves with it,
     over plateau (a share of the image) before it fades over fade (another share): a long
-    fade spreads the bend so a textured background is not squeezed into ripples.
+    fade spreads the bend so a textured background is not squeezed into ripples. What
+    follows moves by layer_depth (the depth the subject layer moves by, subject_parallax_depth)
+    where given, so a part of the subject the plate kept moves exactly as the layer beside it.
     """
     h, w = depth.shape
     sw, sh = small_size
@@ -313,4 +316,5 @@ def background_depth(
     faint = np.clip((a_small - 0.03) / 0.1, 0.0, 1.0) * (~inside)
     near = np.maximum(near, faint)
     near = cv2.resize(near.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-    return out + (subject_depth - out) * near
+    target = subject_depth if layer_depth is None else layer_depth
+    return out + (target - out) * near

@@ -224,12 +224,13 @@ def _layer_depths(
     if source == "automatic":
         follow, plateau, fade = FOLLOW_AUTOMATIC, FOLLOW_PLATEAU, FOLLOW_AUTOMATIC_FADE
     elif source == "people":
-        follow, plateau = FOLLOW_PEOPLE, FOLLOW_PEOPLE_PLATEAU
-    depth_bg = background_depth(
-        depth, alpha, hole, subject_depth, small_size, follow, plateau, fade
-    )
-    # 5. Depth the subject layer moves by: smooth inside it, so it never tears.
+        follow, plateau, fade = FOLLOW_PEOPLE, FOLLOW_PEOPLE_PLATEAU, FOLLOW_AUTOMATIC_FADE
+    # 5. Depth the subject layer moves by: smooth inside it, so it never tears; what follows
+    # it in the plate moves by the same depth.
     depth_fg = subject_parallax_depth(depth, alpha, subject_depth, small_size)
+    depth_bg = background_depth(
+        depth, alpha, hole, subject_depth, small_size, follow, plateau, fade, depth_fg
+    )
     return depth_bg, depth_fg
 
 
