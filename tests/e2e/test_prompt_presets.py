@@ -13,6 +13,7 @@ import yaml
 from studio.presets import load_library
 from tests.appserver import running_app
 from tests.e2e.test_browser import browser  # noqa: F401 - the shared Chromium fixture
+from tests.e2e.test_exports_batch import short_clips
 
 pytestmark = pytest.mark.e2e
 
@@ -89,11 +90,7 @@ def test_edit_the_prompt_save_it_as_my_preset_see_it_listed_and_generate_with_it
     page.locator("#prompt-panel").wait_for(state="visible", timeout=10_000)
     page.locator("#prompt textarea").fill(EDITED)
     page.locator("#negative-prompt textarea").fill(NEGATIVE)
-    page.get_by_text("Advanced settings").click()
-    for elem, value in (("duration", "1"), ("fps", "8")):
-        field = page.locator(f"#{elem} input[type=number]")
-        field.fill(value)
-        field.press("Enter")
+    short_clips(page)  # opens Advanced settings; typed again until it stays (a late fill reset it)
     page.locator("#preset-name textarea, #preset-name input").first.fill("Steam rising")
     page.locator("#save-preset").click()
     wait_text(page, "save-note", "Saved Steam rising (product/steam-rising)")
