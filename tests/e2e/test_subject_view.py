@@ -8,6 +8,7 @@ import pytest
 
 from tests.appserver import running_app
 from tests.e2e.test_browser import browser  # noqa: F401 - the shared Chromium fixture
+from tests.e2e.test_exports_batch import short_clips
 
 pytestmark = pytest.mark.e2e
 
@@ -83,11 +84,7 @@ def test_a_click_removes_part_of_the_subject_and_the_job_carries_the_correction(
     page.locator("#subject-panel").screenshot(path=str(tmp_path / "subject_view.png"))
 
     # 4. Generate a short clip: the job, and every clip's manifest, carry the correction.
-    page.get_by_text("Advanced settings").click()
-    for elem, value in (("duration", "1"), ("fps", "8")):
-        field = page.locator(f"#{elem} input[type=number]")
-        field.fill(value)
-        field.press("Enter")
+    short_clips(page)  # opens Advanced settings; typed again until it stays (a late fill reset it)
     page.locator("#generate").click()
     for i in range(1, 5):
         page.wait_for_selector(f"#variant-{i} video[src]", timeout=120_000)
