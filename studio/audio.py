@@ -14,15 +14,13 @@ import logging
 import os
 import re
 import subprocess
-import tempfile
 import wave
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from studio.encode import Staged, write_failure
+from studio.encode import Staged, fsync_path, temp_beside, write_failure
 
 log = logging.getLogger(__name__)
 
@@ -124,12 +122,10 @@ def mux_audio(video: Staged, audio: Audio, *, bitrate: str = AAC_BITRATE) -> Sta
 
     if video.info.get("frames") and video.info.get("fps"):  # as long as the encoded frames
         audio = audio.fitted(video.info["frames"] / video.info["fps"])
-    folder = video.tmp.parent
-    stem = video.path.stem
     wav = muxed = None
     try:
-        wav = _hidden(folder, stem, ".wav")
-        muxed = _hidden(folder, stem, ".mp4")
+        wav = temp_beside(video.path, ".wav")  # beside the clip, dot-named while half-written
+        muxed = temp_beside(video.path, ".mp4")
         write_wav(audio, wav)
         cmd = [
             imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
@@ -144,7 +140,7 @@ def mux_audio(video: Staged, audio: Audio, *, bitrate: str = AAC_BITRATE) -> Sta
         found = probe_audio(muxed)
         if found is None or found["codec"] != "aac":
             raise OSError(f"the muxed file has no AAC sound track ({found})")
-        _fsync(muxed)
+        fsync_path(muxed)
         os.replace(muxed, video.tmp)
         muxed = None
     except (OSError, subprocess.SubprocessError) as exc:
@@ -165,18 +161,3 @@ def mux_audio(video: Staged, audio: Audio, *, bitrate: str = AAC_BITRATE) -> Sta
         "seconds": round(audio.seconds, 3),
     }
     return Staged(video.tmp, video.path, {**video.info, "audio": sound})
-
-
-def _hidden(folder: Path, stem: str, suffix: str) -> Path:
-    # Beside the clip, dot-named like every half-written file (listings and routes skip them).
-    fd, name = tempfile.mkstemp(prefix=f".{stem}.", suffix=f".part{suffix}", dir=folder)
-    os.close(fd)
-    return Path(name)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

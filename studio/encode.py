@@ -43,7 +43,7 @@ def _umask() -> int:
 _MODE = _FILE_MODE & ~_umask()
 
 
-def _temp_beside(path: Path, suffix: str) -> Path:
+def temp_beside(path: Path, suffix: str) -> Path:
     # Same folder as the target so os.replace is an atomic rename; a leading dot keeps
     # half-written files out of listings and out of the studio's file routes.
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".part{suffix}", dir=path.parent)
@@ -51,7 +51,7 @@ def _temp_beside(path: Path, suffix: str) -> Path:
     return Path(tmp)
 
 
-def _fsync(path: Path) -> None:
+def fsync_path(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -95,7 +95,7 @@ class Staged:
         os.chmod(self.tmp, _MODE)
         os.replace(self.tmp, self.path)
         with contextlib.suppress(OSError):  # the folder entry itself, so a crash keeps the name
-            _fsync(self.path.parent)
+            fsync_path(self.path.parent)
         return self.path
 
     def discard(self) -> None:
@@ -126,7 +126,7 @@ def stage_mp4(
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_beside(path, ".mp4")
+    tmp = temp_beside(path, ".mp4")
     writer = None
     count = 0
     size: tuple[int, int] | None = None
@@ -176,7 +176,7 @@ def stage_mp4(
         finally:
             writer = None
         _check_video(tmp, count)
-        _fsync(tmp)
+        fsync_path(tmp)
         ok = True
     except (OSError, Incomplete) as exc:
         raise write_failure(path, exc, "video") from exc
@@ -322,13 +322,13 @@ def stage_with(
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = _temp_beside(path, path.suffix)
+        tmp = temp_beside(path, path.suffix)
     except OSError as exc:  # the folder cannot be made or written to
         raise write_failure(path, exc, what) from exc
     ok = False
     try:
         info = write(tmp)
-        _fsync(tmp)
+        fsync_path(tmp)
         ok = True
     except (OSError, Incomplete) as exc:
         raise write_failure(path, exc, what) from exc
@@ -346,7 +346,7 @@ def scratch_beside(path: str | os.PathLike, suffix: str) -> Iterator[Path]:
     Beside the target, not in /tmp: it is as big as the output, so it belongs on the disk
     the user chose for outputs, and a full disk there is reported like any other write.
     """
-    tmp = _temp_beside(Path(path), suffix)
+    tmp = temp_beside(Path(path), suffix)
     try:
         yield tmp
     finally:
@@ -374,7 +374,7 @@ def stage_bytes(data: bytes, path: str | os.PathLike) -> Staged:
     """Write bytes into a hidden temp file beside `path`, flushed to the disk."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temp_beside(path, path.suffix)
+    tmp = temp_beside(path, path.suffix)
     try:
         with open(tmp, "wb") as fh:
             fh.write(data)
