@@ -62,6 +62,7 @@ class Outcome:
     thumbnail: np.ndarray | None = None  # a shootout cell's photo, at thumbnail size
     node: str = ""  # the Ray node and process that did the work (logs, tests)
     pid: int = 0
+    finished: float = 0.0  # time.time() there when the work was done (logs, tests)
 
 
 @contextmanager

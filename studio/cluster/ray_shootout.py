@@ -20,6 +20,7 @@ import json
 import logging
 import pickle
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, replace
@@ -76,7 +77,8 @@ class CellWorker:
                                  lambda fraction: None)  # fmt: skip
             files = collect(folder / "out", cell.image)
         node, pid = where()
-        return Outcome(files=files, rows=rows, thumbnail=_thumbnail(rgb), node=node, pid=pid)
+        return Outcome(files=files, rows=rows, thumbnail=_thumbnail(rgb), node=node, pid=pid,
+                       finished=time.time())  # fmt: skip
 
 
 def _thumbnail(rgb: np.ndarray | None) -> np.ndarray | None:
@@ -95,7 +97,8 @@ class RayCells:
 
     def __init__(self, settings: Settings, address: str | None = None):
         self.ray = connect(address or settings.ray_address)
-        self.done_by: dict[Cell, tuple[str, int]] = {}  # which node and process made each cell
+        # Which node and process made each cell, and when it finished there.
+        self.done_by: dict[Cell, tuple[str, int, float]] = {}
 
     def __call__(
         self,
@@ -140,7 +143,7 @@ class RayCells:
                 cell, job = by_pos[pos]
                 left.discard(pos)
                 outcome: Outcome = pickle.loads(row["outcome"])
-                self.done_by[cell] = (outcome.node, outcome.pid)
+                self.done_by[cell] = (outcome.node, outcome.pid, outcome.finished)
                 rows = self._publish(cell, job, outcome, out)
                 done += 1
                 progress(done / len(work), cell.label)

@@ -252,11 +252,13 @@ def test_a_shootout_survives_a_killed_worker_and_a_removed_node(cluster, setting
 
     cells = RayCells(settings)
     events: list[str] = []
+    killed_at: list[float] = []
 
     def faults(fraction: float, label: str) -> None:
         done = list(cells.done_by.values())
         # Each actor takes its next cell as it hands one back: the first cell's actor is busy.
         if len(done) == 1 and not events:
+            killed_at.append(time.time())
             os.kill(done[0][1], signal.SIGKILL)
             events.append("killed")
         elif len(done) == 3 and len(events) == 1:
@@ -267,10 +269,13 @@ def test_a_shootout_survives_a_killed_worker_and_a_removed_node(cluster, setting
                               progress=faults, runner=cells, **SMALL)  # fmt: skip
 
     assert events == ["killed", "removed"]
-    nodes = {node for node, _ in cells.done_by.values()}
+    nodes = {node for node, _, _ in cells.done_by.values()}
     assert cluster.worker.node_id in nodes and cluster.head_node.node_id in nodes
     killed = next(iter(cells.done_by.values()))[1]
-    assert [pid for _, pid in cells.done_by.values()].count(killed) == 1  # its next cell: redone
+    # Ray Data may hand results back late: the killed process can have finished another cell
+    # before the kill, but none after it (what it was working on was redone by another).
+    after = [t for _, pid, t in cells.done_by.values() if pid == killed and t >= killed_at[0]]
+    assert not after
     assert len(ray_result.rows) == len(here.rows) == 8
     for ours, theirs in zip(here.rows, ray_result.rows, strict=True):
         assert (theirs.photo, theirs.preset, theirs.path, theirs.error) == (
