@@ -237,10 +237,10 @@ def separate_layers(
 
 def layer_box(layer: np.ndarray) -> tuple[int, int, int, int]:
     """x0, y0, x1, y1 (exclusive) of everything the subject layer covers; zeros when nothing."""
-    ys, xs = np.nonzero(layer[..., 3])
-    if ys.size == 0:
+    x, y, w, h = cv2.boundingRect(np.ascontiguousarray(layer[..., 3]))
+    if w == 0 or h == 0:
         return (0, 0, 0, 0)
-    return (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    return (x, y, x + w, y + h)
 
 
 def premultiplied(colour: np.ndarray, alpha: np.ndarray) -> np.ndarray:

@@ -22,10 +22,11 @@ FOCUS_SIZE = 384
 # Below this coverage there is no subject worth a layer; above it "everything is subject".
 MIN_COVERAGE = 0.005
 MAX_COVERAGE = 0.9
-# Three or more blobs, the largest under 3% of the photo and under 60% of all of them:
-# scattered points of interest, not one subject (see _scattered).
+# Three or more blobs of note (at least a tenth of the largest), the largest under 3% of the
+# photo and under 60% of those: scattered points of interest, not one subject (_scattered).
 SCATTER_MAX_BLOB = 0.03
 SCATTER_LEAD = 0.6
+SCATTER_NOTE = 0.1
 # Of several blobs, those with at least this share of the strongest one's evidence are kept:
 # two cups side by side are both the subject, a stray patch of wall is not.
 KEEP_SHARE = 0.25
@@ -164,9 +165,12 @@ def _smooth(prob: np.ndarray, gray: np.ndarray) -> np.ndarray:
 def _scattered(mask: np.ndarray) -> bool:
     """True when what stands out is many small blobs and none of them leads (a star field,
     a crowd far away, confetti): cutting each out as a layer tears holes all over the photo,
-    so such a photo has no subject layer and moves as one surface with its depth."""
+    so such a photo has no subject layer and moves as one surface with its depth. Specks
+    (lights around a rocket on its pad) do not count: with them, whether the rocket leads
+    would turn on a few pixels, and so on the size the photo is worked at."""
     _, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     areas = np.sort(stats[1:, cv2.CC_STAT_AREA])[::-1]
+    areas = areas[areas >= SCATTER_NOTE * areas[0]] if areas.size else areas
     if areas.size < 3:
         return False
     small = areas[0] < SCATTER_MAX_BLOB * mask.size

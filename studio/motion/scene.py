@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import cv2
@@ -36,6 +37,8 @@ from studio.plan import VariantPlan
 OVERSAMPLE = 1.3
 MAX_WORK_SIDE = 4096
 BG_DEPTH_SMOOTH = 0.012  # share of the working image's longer side
+# A photo the output enlarges is analysed at its own size when it is at least this big.
+ANALYSE_MIN_SIDE = 64
 
 
 @dataclass(frozen=True)
@@ -86,20 +89,23 @@ def _scaled(subject: Subject, shape: tuple[int, int]) -> Subject:
     h0, w0 = subject.alpha.shape[:2]
     if (h0, w0) == (h, w):
         return subject
-    sx, sy = w / w0, h / h0
-    faces = tuple(
+    faces, marks = _scaled_faces(subject.faces, subject.landmarks, w / w0, h / h0)
+    alpha = np.clip(resize_to(subject.alpha.astype(np.float32), w, h), 0.0, 1.0)
+    return Subject(alpha=alpha, source=subject.source, faces=faces, landmarks=marks)
+
+
+def _scaled_faces(faces: tuple, landmarks: tuple, sx: float, sy: float) -> tuple[tuple, tuple]:
+    """Faces and their mesh points, scaled sx across and sy down."""
+    moved = tuple(
         replace(
             f,
             box=(f.box[0] * sx, f.box[1] * sy, f.box[2] * sx, f.box[3] * sy),
             keypoints=tuple((x * sx, y * sy) for x, y in f.keypoints),
         )
-        for f in subject.faces
+        for f in faces
     )
-    marks = tuple(
-        (m * np.array([sx, sy, sx], np.float32)).astype(np.float32) for m in subject.landmarks
-    )
-    alpha = np.clip(resize_to(subject.alpha.astype(np.float32), w, h), 0.0, 1.0)
-    return Subject(alpha=alpha, source=subject.source, faces=faces, landmarks=marks)
+    marks = tuple((m * np.array([sx, sy, sx], np.float32)).astype(np.float32) for m in landmarks)
+    return moved, marks
 
 
 def build_scene(
@@ -127,7 +133,25 @@ def build_scene(
     scale = working_scale((h0, w0), plans)
     w, h = max(2, int(round(w0 * scale))), max(2, int(round(h0 * scale)))
     work = np.ascontiguousarray(resize_to(image, w, h))
+    if scale > 1.0 and min(h0, w0) >= ANALYSE_MIN_SIDE:
+        # An enlarged photo holds no more to find than the photo itself: analyse it at its
+        # own size (a quarter of the pixels at 2x) and enlarge the finished layers.
+        found = _analyse(np.ascontiguousarray(image), 1.0, depth_source, vision, edits, subject)
+        return _enlarged(found, work, scale)
+    return _analyse(work, scale, depth_source, vision, edits, subject)
 
+
+def _analyse(
+    work: np.ndarray,
+    scale: float,
+    depth_source: DepthSource,
+    vision,
+    edits: tuple[SubjectEdit, ...],
+    subject: Subject | None,
+) -> Scene:
+    """The scene of a photo already at the size it is analysed at (scale: that size's px per
+    photo px)."""
+    h, w = work.shape[:2]
     # 2. Find the subject and the depth.
     if subject is None:
         vision = shared_vision() if vision is ... else vision
@@ -181,7 +205,7 @@ def build_scene(
     )
 
     sky, foliage, water = _ambient_masks(work, gray, depth_bg, alpha, sw, sh)
-    gloss = cv2.GaussianBlur(gray, (0, 0), max(1.0, 0.003 * max(h, w))) ** 1.5
+    gloss = _gloss(gray)
     scene = Scene(
         image=work,
         plate=np.ascontiguousarray(plate),
@@ -204,9 +228,105 @@ def build_scene(
         faces=subject.faces,
         landmarks=subject.landmarks,
     )
+    _readonly_scene(scene)
+    return scene
+
+
+def _readonly_scene(scene: Scene) -> None:
     _readonly(scene.image, scene.plate, scene.alpha, scene.depth, scene.depth_bg, scene.depth_fg)
     _readonly(scene.layer)
     _readonly(scene.sky, scene.foliage, scene.water, scene.gloss)
+
+
+def _gloss(gray: np.ndarray) -> np.ndarray:
+    """Where a glint may catch: the photo's bright areas, softly."""
+    h, w = gray.shape
+    return (cv2.GaussianBlur(gray, (0, 0), max(1.0, 0.003 * max(h, w))) ** 1.5).astype(np.float32)
+
+
+def _enlarged_layer(
+    layer: np.ndarray, image: np.ndarray, work: np.ndarray, box: tuple[int, int, int, int]
+) -> np.ndarray:
+    """The premultiplied subject layer, analysed on `image`, at the size of `work` (the same
+    photo enlarged), with the enlarged photo's own detail. box: what the layer covers.
+
+    The layer's colour is the photo's inside the subject and a solved colour along its soft
+    edge: only that difference is enlarged (linearly, with the matte), and added to the
+    enlarged photo, so the subject is as sharp as the plate around it.
+    """
+    h, w = work.shape[:2]
+    h0, w0 = image.shape[:2]
+    a0 = layer[..., 3].astype(np.float32) / 255.0
+    seen = a0 > 2.0 / 255.0  # below that, the colour is lost to the 8 bits it was stored in
+    colour = layer[..., :3].astype(np.float32) / np.maximum(a0, 1e-6)[..., None]
+    diff = np.where(seen[..., None], colour - image.astype(np.float32), 0.0).astype(np.float32)
+    diff = cv2.resize(diff, (w, h), interpolation=cv2.INTER_LINEAR)
+    a = cv2.resize(a0, (w, h), interpolation=cv2.INTER_LINEAR)
+    # Only inside the layer's box, grown by a photo px (linear reads reach one px further).
+    x0, y0 = max(0, int((box[0] - 1) * w / w0)), max(0, int((box[1] - 1) * h / h0))
+    x1, y1 = (
+        min(w, int(math.ceil((box[2] + 1) * w / w0))),
+        min(h, int(math.ceil((box[3] + 1) * h / h0))),
+    )
+    win = np.s_[y0:y1, x0:x1]
+    f = cv2.add(work[win], diff[win], dtype=cv2.CV_32F)
+    np.clip(f, 0.0, 255.0, out=f)
+    aw = np.clip(a[win], 0.0, 1.0)
+    out = np.zeros((h, w, 4), np.uint8)
+    # Rounded and saturated to 8 bits as studio.motion.layers.premultiplied does.
+    out[win] = cv2.merge([cv2.convertScaleAbs(cv2.multiply(f, cv2.merge([aw, aw, aw]))),
+                          cv2.convertScaleAbs(aw, alpha=255.0)])  # fmt: skip
+    return out
+
+
+def _enlarged(found: Scene, work: np.ndarray, scale: float) -> Scene:
+    """A scene analysed at the photo's size, brought to the (larger) working image `work`.
+
+    Colour is enlarged with the filter the working image was made with, so the plate matches
+    it wherever nothing was inpainted; the matte, the premultiplied layer, the depths and the
+    masks linearly, which never overshoots (a premultiplied colour stays within its matte).
+    """
+    h, w = work.shape[:2]
+    h0, w0 = found.image.shape[:2]
+    sx, sy = w / w0, h / h0
+
+    def linear(m: np.ndarray) -> np.ndarray:
+        return cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR)
+
+    def unit(m: np.ndarray) -> np.ndarray:
+        return np.clip(linear(m), 0.0, 1.0).astype(np.float32)
+
+    alpha = unit(found.alpha)
+    alpha[alpha <= MATTE_FLOOR] = 0.0
+    layer = np.zeros((h, w, 4), np.uint8)
+    if found.has_subject:
+        layer = _enlarged_layer(found.layer, found.image, work, found.layer_box)
+    x0, y0, x1, y1 = found.subject_box
+    box = (int(math.floor(x0 * sx)), int(math.floor(y0 * sy)),
+           min(w, int(math.ceil(x1 * sx))), min(h, int(math.ceil(y1 * sy))))  # fmt: skip
+    cx, cy = found.subject_center
+    faces, marks = _scaled_faces(found.faces, found.landmarks, sx, sy)
+    scene = replace(
+        found,
+        image=work,
+        plate=np.ascontiguousarray(resize_to(found.plate, w, h)) if found.has_subject else work,
+        alpha=alpha,
+        layer=layer,
+        depth=linear(found.depth).astype(np.float32),
+        depth_bg=linear(found.depth_bg).astype(np.float32),
+        depth_fg=linear(found.depth_fg).astype(np.float32),
+        sky=unit(found.sky),
+        foliage=unit(found.foliage),
+        water=unit(found.water),
+        gloss=unit(found.gloss),
+        subject_center=((cx + 0.5) * sx - 0.5, (cy + 0.5) * sy - 0.5),
+        subject_box=box if found.has_subject else found.subject_box,
+        layer_box=layer_box(layer),
+        scale=scale,
+        faces=faces,
+        landmarks=marks,
+    )
+    _readonly_scene(scene)
     return scene
 
 
