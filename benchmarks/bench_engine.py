@@ -99,16 +99,18 @@ def time_cli(
 
 
 def subject_costs(photo: Path, preset: str, repeats: int) -> dict[str, float]:
-    """Milliseconds of each subject step on the engine's working image for this photo and size."""
+    """Milliseconds of each subject step on the image the engine analyses for this photo and
+    size: the working image, or the photo itself when the clip enlarges it."""
     from studio.motion.filters import resize_to
     from studio.motion.matte import people_matte, shared_vision, subject_matte
-    from studio.motion.scene import working_scale
+    from studio.motion.scene import analysed_at_own_size, working_scale
 
     settings = Settings.from_env(score=False)
     job = Job(image=str(photo), preset=preset, seed=1, size=(W, H), frames=FRAMES, fps=FPS)
     prepared = prepare_job(job, settings)
     rgb = prepared.photo.rgb
     scale = working_scale(rgb.shape[:2], prepared.plans)
+    scale = 1.0 if analysed_at_own_size(rgb.shape[:2], scale) else scale
     h, w = rgb.shape[:2]
     work = np.ascontiguousarray(resize_to(rgb, max(2, round(w * scale)), max(2, round(h * scale))))
     vision = shared_vision()
@@ -215,7 +217,7 @@ def main() -> None:
             )
 
         print(
-            f"\n# Subject cost per photo on the engine's working image (ms, best of {args.repeats + 2})"
+            f"\n# Subject cost per photo on the image the engine analyses (ms, best of {args.repeats + 2})"
         )
         print(
             f"{'photo':<22} {'work Mpx':>8} {'faces':>7} {'person':>7} {'mesh':>7} {'people':>7} {'auto':>7}"

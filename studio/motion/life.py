@@ -327,14 +327,15 @@ def _window(mx: np.ndarray, my: np.ndarray, box) -> tuple[slice, slice] | None:
     window they give is grown by WINDOW_STEP px. No pixel inside is missed.
     """
     k = WINDOW_STEP
-    sx, sy = mx[::k, ::k], my[::k, ::k]
+    sx, sy = np.ascontiguousarray(mx[::k, ::k]), np.ascontiguousarray(my[::k, ::k])
     reach = 0.0
-    for s in (sx, sy):
-        for axis in (0, 1):
-            if s.shape[axis] > 1:
-                reach = max(reach, float(np.abs(np.diff(s, axis=axis)).max()))
+    for s in (sx, sy):  # the largest step between neighbouring samples, down and across
+        if s.shape[0] > 1:
+            reach = max(reach, cv2.norm(s[1:], s[:-1], cv2.NORM_INF))
+        if s.shape[1] > 1:
+            reach = max(reach, cv2.norm(s[:, 1:], s[:, :-1], cv2.NORM_INF))
     x0, y0, x1, y1 = box[0] - reach, box[1] - reach, box[2] + reach, box[3] + reach
-    inside = (sx >= x0) & (sx <= x1) & (sy >= y0) & (sy <= y1)
+    inside = cv2.inRange(cv2.merge([sx, sy]), (x0, y0), (x1, y1)) > 0
     rows, cols = np.nonzero(inside.any(axis=1))[0], np.nonzero(inside.any(axis=0))[0]
     if rows.size == 0:
         return None

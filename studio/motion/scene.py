@@ -78,6 +78,12 @@ def working_scale(shape: tuple[int, int], plans: list[VariantPlan]) -> float:
     return max(scale, 16.0 / min(h, w))
 
 
+def analysed_at_own_size(shape: tuple[int, int], scale: float) -> bool:
+    """Whether a photo of this shape, worked at this scale, is analysed at its own size (and
+    its layers then enlarged): an enlarged photo holds no more to find than the photo itself."""
+    return scale > 1.0 and min(shape) >= ANALYSE_MIN_SIDE
+
+
 def _readonly(*arrays: np.ndarray) -> None:
     for a in arrays:
         a.flags.writeable = False
@@ -133,9 +139,7 @@ def build_scene(
     scale = working_scale((h0, w0), plans)
     w, h = max(2, int(round(w0 * scale))), max(2, int(round(h0 * scale)))
     work = np.ascontiguousarray(resize_to(image, w, h))
-    if scale > 1.0 and min(h0, w0) >= ANALYSE_MIN_SIDE:
-        # An enlarged photo holds no more to find than the photo itself: analyse it at its
-        # own size (a quarter of the pixels at 2x) and enlarge the finished layers.
+    if analysed_at_own_size((h0, w0), scale):  # a quarter of the pixels at 2x
         found = _analyse(np.ascontiguousarray(image), 1.0, depth_source, vision, edits, subject)
         return _enlarged(found, work, scale)
     return _analyse(work, scale, depth_source, vision, edits, subject)
