@@ -78,7 +78,25 @@
     }
   }
 
+  // Whether the takes should be playing: new takes autoplay, and stay playing until someone
+  // pauses them (Pause all, a frame step, the scrubber, a clip's own pause). A play that the
+  // browser dropped (a clip still loading when its autoplay came, a busy machine) is retried
+  // instead of leaving every take paused behind a paused leader.
+  let wantPlaying = false;
+  let retried = 0;
+  const pausedBy = new WeakMap(); // the source a clip was paused on, by someone
+  function keepPlaying(lead, now) {
+    if (!wantPlaying || !ready(lead) || !lead.paused || now - retried < 500) return;
+    if (pausedBy.get(lead) === lead.currentSrc) {
+      wantPlaying = false; // paused on purpose (its own controls)
+      return;
+    }
+    retried = now;
+    lead.play().catch(() => {});
+  }
+
   function playAll() {
+    wantPlaying = true;
     const lead = leader();
     if (lead) setTime(lead.currentTime);
     for (const v of all()) {
@@ -89,6 +107,7 @@
     showPlaying(true);
   }
   function pauseAll() {
+    wantPlaying = false;
     for (const v of all()) v.pause();
     showPlaying(false);
   }
@@ -157,12 +176,14 @@
     const sources = [1, 2, 3, 4].map((i) => (slotVideo(i) || {}).currentSrc || "").join(" ");
     if (sources !== gridSources) {
       gridSources = sources;
+      wantPlaying = true; // the takes autoplay
       loadAB();
     }
     outline();
     // While the sound is on, the selected take may change under it (a click, key 1-4).
     if (soundOn) applySound();
     const lead = leader();
+    keepPlaying(lead, performance.now());
     showPlaying(Boolean(lead && !lead.paused));
     // Keep every clip on the leader's clock: correct anything more than half a frame off.
     if (ready(lead)) {
@@ -182,6 +203,25 @@
     if ($(".cmp-time").textContent !== counter) $(".cmp-time").textContent = counter;
     requestAnimationFrame(tick);
   }
+
+  // A clip paused by a person (its own controls: a pause with a user gesture behind it) is
+  // paused on purpose; one the browser paused by itself is not.
+  document.addEventListener(
+    "pause",
+    (e) => {
+      const v = e.target;
+      const person = !navigator.userActivation || navigator.userActivation.isActive;
+      if (v instanceof HTMLVideoElement && person) pausedBy.set(v, v.currentSrc);
+    },
+    true,
+  );
+  document.addEventListener(
+    "play",
+    (e) => {
+      if (e.target instanceof HTMLVideoElement) pausedBy.delete(e.target);
+    },
+    true,
+  );
 
   $(".cmp-play").addEventListener("click", togglePlay);
   $(".cmp-back").addEventListener("click", () => step(-1));
