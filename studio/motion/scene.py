@@ -25,6 +25,7 @@ from studio.motion.layers import (
     MATTE_FLOOR,
     background_depth,
     layer_box,
+    premultiplied,
     separate_layers,
     subject_hole,
     subject_parallax_depth,
@@ -275,11 +276,8 @@ def _enlarged_layer(
     win = np.s_[y0:y1, x0:x1]
     f = cv2.add(work[win], diff[win], dtype=cv2.CV_32F)
     np.clip(f, 0.0, 255.0, out=f)
-    aw = np.clip(a[win], 0.0, 1.0)
     out = np.zeros((h, w, 4), np.uint8)
-    # Rounded and saturated to 8 bits as studio.motion.layers.premultiplied does.
-    out[win] = cv2.merge([cv2.convertScaleAbs(cv2.multiply(f, cv2.merge([aw, aw, aw]))),
-                          cv2.convertScaleAbs(aw, alpha=255.0)])  # fmt: skip
+    out[win] = premultiplied(f, np.clip(a[win], 0.0, 1.0))
     return out
 
 
