@@ -79,30 +79,40 @@
   }
 
   // Whether the takes should be playing: new takes autoplay, and stay playing until someone
-  // pauses them (Pause all, a frame step, the scrubber, a clip's own pause). A play that the
-  // browser dropped (a clip still loading when its autoplay came, a busy machine) is retried
-  // instead of leaving every take paused behind a paused leader.
+  // pauses them (Pause all, a frame step, the scrubber, a clip's own controls, a script). A
+  // leader that never started (the browser dropped its autoplay: a clip still loading, a busy
+  // machine) is started again, instead of leaving every take paused behind a paused leader.
   let wantPlaying = false;
   let retried = 0;
-  const pausedBy = new WeakMap(); // the source a clip was paused on, by someone
+  let started = new WeakMap(); // the source each clip was seen playing on since the intent
+  function seenPlaying(v) {
+    if (v && !v.paused) started.set(v, v.currentSrc);
+  }
   function keepPlaying(lead, now) {
-    if (!wantPlaying || !ready(lead) || !lead.paused || now - retried < 500) return;
-    if (pausedBy.get(lead) === lead.currentSrc) {
-      wantPlaying = false; // paused on purpose (its own controls)
+    if (!wantPlaying || !ready(lead)) return;
+    if (!lead.paused) return seenPlaying(lead);
+    if (started.get(lead) === lead.currentSrc) {
+      wantPlaying = false; // it played, and someone paused it
       return;
     }
+    if (now - retried < 500) return;
     retried = now;
     lead.play().catch(() => {});
   }
+  function intendPlaying() {
+    wantPlaying = true;
+    started = new WeakMap();
+  }
 
   function playAll() {
-    wantPlaying = true;
+    intendPlaying();
     const lead = leader();
     if (lead) setTime(lead.currentTime);
     for (const v of all()) {
       v.muted = true;
       v.play().catch(() => {});
     }
+    seenPlaying(lead);
     applySound();
     showPlaying(true);
   }
@@ -176,7 +186,7 @@
     const sources = [1, 2, 3, 4].map((i) => (slotVideo(i) || {}).currentSrc || "").join(" ");
     if (sources !== gridSources) {
       gridSources = sources;
-      wantPlaying = true; // the takes autoplay
+      intendPlaying(); // the takes autoplay
       loadAB();
     }
     outline();
@@ -204,21 +214,10 @@
     requestAnimationFrame(tick);
   }
 
-  // A clip paused by a person (its own controls: a pause with a user gesture behind it) is
-  // paused on purpose; one the browser paused by itself is not.
-  document.addEventListener(
-    "pause",
-    (e) => {
-      const v = e.target;
-      const person = !navigator.userActivation || navigator.userActivation.isActive;
-      if (v instanceof HTMLVideoElement && person) pausedBy.set(v, v.currentSrc);
-    },
-    true,
-  );
   document.addEventListener(
     "play",
     (e) => {
-      if (e.target instanceof HTMLVideoElement) pausedBy.delete(e.target);
+      if (e.target instanceof HTMLVideoElement) seenPlaying(e.target);
     },
     true,
   );
