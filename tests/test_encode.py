@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import subprocess
 
+import cv2
+import imageio_ffmpeg
 import numpy as np
 import pytest
 
@@ -83,10 +86,6 @@ def test_json_manifest_is_written_atomically(tmp_path):
 
 
 def _stream_line(path) -> str:
-    import subprocess
-
-    import imageio_ffmpeg
-
     out = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-i", str(path)],
                          capture_output=True, text=True).stderr  # fmt: skip
     return next(line for line in out.splitlines() if "Video:" in line)
@@ -98,6 +97,15 @@ def test_clips_are_tagged_bt709_for_matrix_primaries_and_transfer(tmp_path):
     # ffmpeg prints "bt709" alone when matrix, primaries and transfer all say BT.709, and
     # "bt709/unknown/unknown" when only the matrix is tagged.
     assert "yuv420p(tv, bt709," in line and "unknown" not in line, line
+    # Chroma is sited at the centre of each 2x2 block (H.264 chroma_sample_loc_type 1), as
+    # the studio's conversion averages it.
+    trace = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-loglevel", "trace", "-i",
+         str(tmp_path / "clip.mp4"), "-c", "copy", "-bsf:v", "trace_headers", "-f", "null", "-"],
+        capture_output=True, text=True,
+    ).stderr  # fmt: skip
+    sited = [ln for ln in trace.splitlines() if "chroma_sample_loc_type_top_field" in ln]
+    assert sited and sited[0].rstrip().endswith("= 1"), sited
 
 
 def test_written_files_are_readable_like_any_file_the_user_makes(tmp_path):
@@ -143,3 +151,42 @@ def test_the_frame_count_is_read_from_the_mp4_index_and_a_cut_short_copy_has_non
         assert mp4_video_frames(cut) is None
     (tmp_path / "junk.mp4").write_bytes(b"\x00\x00\x00\x01junkjunk" + bytes(40))
     assert mp4_video_frames(tmp_path / "junk.mp4") is None
+
+
+def test_colours_come_back_as_they_went_in(tmp_path):
+    # The clip's frames are converted to BT.709 limited-range 4:2:0 in the studio (not by
+    # ffmpeg): saturated primaries, greys and a skin tone decode within 3 levels.
+    colours = np.array([[255, 0, 0], [0, 255, 0], [0, 0, 255], [255, 255, 255], [0, 0, 0],
+                        [128, 128, 128], [224, 172, 138], [30, 60, 200], [250, 200, 20],
+                        [16, 120, 60]], np.uint8)  # fmt: skip
+    frame = np.zeros((64, 160, 3), np.uint8)
+    for i, c in enumerate(colours):
+        frame[(i // 5) * 32 : (i // 5) * 32 + 32, (i % 5) * 32 : (i % 5) * 32 + 32] = c
+    write_mp4([frame] * 4, tmp_path / "clip.mp4", fps=24)
+    frames = imageio_ffmpeg.read_frames(str(tmp_path / "clip.mp4"))
+    next(frames)
+    back = np.frombuffer(next(frames), np.uint8).reshape(64, 160, 3)
+    for i, c in enumerate(colours):
+        y, x = (i // 5) * 32 + 16, (i % 5) * 32 + 16
+        assert np.abs(back[y, x].astype(int) - c).max() <= 3, (c, back[y, x])
+
+
+def test_the_studio_conversion_matches_ffmpegs_bt709(tmp_path):
+    from studio.encode import yuv420_bt709
+
+    rng = np.random.default_rng(3)
+    h, w = 48, 64
+    frame = cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), (0, 0), 1.5)
+    ours = yuv420_bt709(frame)
+    theirs = subprocess.run(
+        [imageio_ffmpeg.get_ffmpeg_exe(), "-loglevel", "error", "-f", "rawvideo", "-pix_fmt",
+         "rgb24", "-s", f"{w}x{h}", "-i", "-", "-vf",
+         "scale=out_color_matrix=bt709:out_range=tv:flags=area+accurate_rnd", "-pix_fmt",
+         "yuv420p", "-f", "rawvideo", "-"],
+        input=frame.tobytes(), capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    theirs = np.frombuffer(theirs, np.uint8)
+    n = h * w
+    assert ours.shape == theirs.shape == (n * 3 // 2,)
+    assert np.abs(ours[:n].astype(int) - theirs[:n]).max() <= 1  # luma
+    assert np.abs(ours[n:].astype(int) - theirs[n:]).max() <= 2  # chroma, 2x2 means
