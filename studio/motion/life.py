@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from studio.motion import reach
 from studio.motion.ambient import strengths
 from studio.motion.filters import push_pull_fill
 from studio.motion.scene import Scene
@@ -309,42 +310,13 @@ class LifeRig:
             b = float(self.breath[i])
             fx = float(self.yaw[i]) * head + b * widen
             fy = float(self.pitch[i]) * head + b * lift
-            window = _window(mx, my, self._support)
+            window = reach.window(mx, my, self._support, WINDOW_STEP)
             if window is not None:
                 _pull(cv2.merge([fx, fy]), x0, y0, step, mx[window], my[window])
         c = float(self.closure[i])
         if c > 0.0:
             for eye in self._eyes:
                 _blink(eye, c, mx, my)
-
-
-def _window(mx: np.ndarray, my: np.ndarray, box) -> tuple[slice, slice] | None:
-    """The output rows and columns whose positions (mx, my) may fall inside box.
-
-    Found on every WINDOW_STEP-th pixel: a pixel inside the box has a sample within
-    WINDOW_STEP px whose position is at most `reach` away (the most the positions change
-    between samples), so the samples are tested against the box grown by reach and the
-    window they give is grown by WINDOW_STEP px. No pixel inside is missed.
-    """
-    k = WINDOW_STEP
-    sx, sy = np.ascontiguousarray(mx[::k, ::k]), np.ascontiguousarray(my[::k, ::k])
-    reach = 0.0
-    for s in (sx, sy):  # the largest step between neighbouring samples, down and across
-        if s.shape[0] > 1:
-            reach = max(reach, cv2.norm(s[1:], s[:-1], cv2.NORM_INF))
-        if s.shape[1] > 1:
-            reach = max(reach, cv2.norm(s[:, 1:], s[:, :-1], cv2.NORM_INF))
-    x0, y0, x1, y1 = box[0] - reach, box[1] - reach, box[2] + reach, box[3] + reach
-    inside = cv2.inRange(cv2.merge([sx, sy]), (x0, y0), (x1, y1)) > 0
-    rows, cols = np.nonzero(inside.any(axis=1))[0], np.nonzero(inside.any(axis=0))[0]
-    if rows.size == 0:
-        return None
-    h, w = mx.shape
-    g = k
-    return (
-        slice(max(0, k * int(rows[0]) - g), min(h, k * int(rows[-1]) + 1 + g)),
-        slice(max(0, k * int(cols[0]) - g), min(w, k * int(cols[-1]) + 1 + g)),
-    )
 
 
 def _pull(field: np.ndarray, x0: float, y0: float, step: float, mx, my) -> None:

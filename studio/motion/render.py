@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
+from studio.motion import reach
 from studio.motion.ambient import AmbientRig, check_kinds, displacement_margin
 from studio.motion.camera import CameraPath, camera_path
 from studio.motion.framing import framing_for, place
@@ -18,6 +19,8 @@ from studio.plan import VariantPlan
 # Keep every bilinear tap at least this far inside the working image (working px).
 SAFETY = 1.0
 REPORT_EVERY = 4
+# Where the subject layer lands in a frame is found on every this many output px.
+LAYER_STEP = 4
 
 
 def _excursion(
@@ -122,6 +125,17 @@ class PlanRig:
             self.fmx = np.empty((y1r - y0r, x1r - x0r), np.float32)
             self.fmy = np.empty_like(self.fmx)
             self._fg = _Grid(self.x[x0r:x1r], self.y[y0r:y1r], self.w_fg)
+            # The same maps on every LAYER_STEP-th pixel, to find where the layer lands.
+            k = LAYER_STEP
+            self._fg_sparse = _Grid(
+                self.x[x0r:x1r:k], self.y[y0r:y1r:k], np.ascontiguousarray(self.w_fg[::k, ::k])
+            )
+            self.smx = np.empty(self._fg_sparse.x.shape, np.float32)
+            self.smy = np.empty_like(self.smx)
+            self.layer_reach = _reads_layer(scene.layer_box, scene.layer.shape)
+            # The part of the roi (rows, columns) the last frame laid the layer in: fmx and
+            # fmy hold that frame's maps there, and only there.
+            self.layer_window: tuple[slice, slice] | None = None
             self.life = LifeRig(scene, plan)
 
         mean_top = scene.image[: max(1, scene.image.shape[0] // 3)].reshape(-1, 3).mean(axis=0)
@@ -139,6 +153,9 @@ class PlanRig:
             fog_colour,
             plan.periodic,
         )
+        # The light sweep shades by the matte over the whole roi.
+        sweeps = self.roi is not None and bool(self.ambient.sweep)
+        self.roi_matte = np.zeros(self.fmx.shape, np.uint8) if sweeps else None
         # The sky's maps one loop earlier, for clouds in a seamless loop.
         self.back_mx = np.empty((H, W), np.float32) if self.ambient.drifts_back else None
 
@@ -239,27 +256,49 @@ class PlanRig:
                 frame = cv2.addWeighted(frame, 1.0 - w, back, w, 0.0)
         alpha = None
         if self.roi is not None:
-            x0, y0, x1, y1 = self.roi
-            self._maps(i, self.x[x0:x1], self.y[y0:y1], self.w_fg, self.fmx, self.fmy, self._fg)
-            if self.life.displaces:
-                self.life.displace(i, self.fmx, self.fmy)
-            # Premultiplied colour and matte move together in one 4-channel remap (8 bits of
-            # matte are plenty for compositing), so an edge pixel only ever carries subject
-            # colour. Replicating the border keeps a subject that the photo cuts off (a torso
-            # at the bottom edge) opaque instead of fading it to black.
-            layer = cv2.remap(
-                scene.layer, self.fmx, self.fmy, cv2.INTER_LINEAR,
-                borderMode=cv2.BORDER_REPLICATE,
-            )  # fmt: skip
-            matte = layer[..., 3]
-            # out = a F + (1 - a) plate, in saturating 8-bit arithmetic.
-            behind = cv2.multiply(
-                frame[y0:y1, x0:x1], cv2.cvtColor(cv2.bitwise_not(matte), cv2.COLOR_GRAY2RGB),
-                scale=1.0 / 255.0,
-            )  # fmt: skip
-            frame[y0:y1, x0:x1] = cv2.add(cv2.cvtColor(layer, cv2.COLOR_RGBA2RGB), behind)
-            alpha = matte
+            alpha = self._composite_subject(i, frame)
         return self.ambient.shade(i, frame, self.roi, alpha)
+
+    def _composite_subject(self, i: int, frame: np.ndarray) -> np.ndarray | None:
+        """Lay frame i's subject layer over frame, in place, only where the layer lands.
+
+        Returns the matte over the roi (zero where the layer is clear) when the light sweep
+        needs it, else None.
+        """
+        scene = self.scene
+        x0, y0, x1, y1 = self.roi
+        k = LAYER_STEP
+        xs, ys = self.x[x0:x1:k], self.y[y0:y1:k]
+        self._maps(i, xs, ys, self._fg_sparse.w, self.smx, self.smy, self._fg_sparse)
+        # Only the pixels whose maps read the layer's box: elsewhere it is clear, and the
+        # life motions leave the maps alone there (their fields are zero off the subject).
+        win = reach.sampled_window(self.smx, self.smy, self.layer_reach, LAYER_STEP, self.fmx.shape)
+        self.layer_window = win
+        if self.roi_matte is not None:
+            self.roi_matte[...] = 0
+        if win is None:  # the layer is off the frame
+            return self.roi_matte
+        rows, cols = win
+        fmx, fmy = self.fmx[win], self.fmy[win]
+        self._maps(i, self.x[x0:x1][cols], self.y[y0:y1][rows], self.w_fg[win], fmx, fmy,
+                   self._fg.view(win))  # fmt: skip
+        if self.life.displaces:
+            self.life.displace(i, fmx, fmy)
+        # Premultiplied colour and matte move together in one 4-channel remap (8 bits of
+        # matte are plenty for compositing), so an edge pixel only ever carries subject
+        # colour. Replicating the border keeps a subject that the photo cuts off (a torso
+        # at the bottom edge) opaque instead of fading it to black.
+        layer = cv2.remap(scene.layer, fmx, fmy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        matte = layer[..., 3]
+        # out = a F + (1 - a) plate, in saturating 8-bit arithmetic.
+        out = frame[y0:y1, x0:x1][win]
+        behind = cv2.multiply(
+            out, cv2.cvtColor(cv2.bitwise_not(matte), cv2.COLOR_GRAY2RGB), scale=1.0 / 255.0
+        )
+        out[...] = cv2.add(cv2.cvtColor(layer, cv2.COLOR_RGBA2RGB), behind)
+        if self.roi_matte is not None:
+            self.roi_matte[win] = matte
+        return self.roi_matte
 
     def frames(self) -> Iterator[np.ndarray]:
         for i in range(self.F):
@@ -274,5 +313,28 @@ class _Grid:
         h, wd = w.shape
         self.x = np.ascontiguousarray(np.broadcast_to(x.astype(np.float32)[None, :], (h, wd)))
         self.y = np.ascontiguousarray(np.broadcast_to(y.astype(np.float32)[:, None], (h, wd)))
+        self.w = w
         self.wx = w * self.x
         self.wy = w * self.y
+
+    def view(self, win: tuple[slice, slice]) -> _Grid:
+        """The same grid over a window of it (views, nothing copied)."""
+        part = _Grid.__new__(_Grid)
+        part.x, part.y, part.w = self.x[win], self.y[win], self.w[win]
+        part.wx, part.wy = self.wx[win], self.wy[win]
+        return part
+
+
+def _reads_layer(box: tuple[int, int, int, int], shape) -> tuple[float, float, float, float]:
+    """The positions whose bilinear read of the layer can be other than clear: its box grown
+    by a px, and without end on a side where the box meets the layer's edge (reads beyond
+    the edge repeat it)."""
+    bx0, by0, bx1, by1 = box
+    h, w = shape[:2]
+    inf = float("inf")
+    return (
+        -inf if bx0 <= 0 else bx0 - 1.0,
+        -inf if by0 <= 0 else by0 - 1.0,
+        inf if bx1 >= w else float(bx1),
+        inf if by1 >= h else float(by1),
+    )

@@ -189,10 +189,15 @@ def test_camera_path_is_smooth(move):
 def test_orbit_moves_background_against_subject():
     plan = make_plan("orbit", frames=9)
     rig = PlanRig(scene("coffee.png"), plan)
+    cy, cx = rig.fmx.shape[0] // 2, rig.fmx.shape[1] // 2  # on the subject in both frames
     rig.frame(0)
-    bg0, fg0 = rig.mx[5, 5], rig.fmx[rig.fmx.shape[0] // 2, rig.fmx.shape[1] // 2]
+    rows, cols = rig.layer_window
+    assert rows.start <= cy < rows.stop and cols.start <= cx < cols.stop
+    bg0, fg0 = rig.mx[5, 5], rig.fmx[cy, cx]
     rig.frame(8)
-    bg1, fg1 = rig.mx[5, 5], rig.fmx[rig.fmx.shape[0] // 2, rig.fmx.shape[1] // 2]
+    rows, cols = rig.layer_window
+    assert rows.start <= cy < rows.stop and cols.start <= cx < cols.stop
+    bg1, fg1 = rig.mx[5, 5], rig.fmx[cy, cx]
     assert abs((bg1 - bg0) - (fg1 - fg0)) / rig.sc > 1.0
 
 
@@ -261,3 +266,44 @@ def test_tiny_photo_animates():
 def test_unknown_camera_move_is_refused_with_clear_error():
     with pytest.raises(JobError, match="camera move"):
         render(make_plan("barrel-roll"))
+
+
+@pytest.mark.parametrize(
+    "name, preset",
+    [
+        ("astronaut.png", "portrait/slow-push-in"),  # life: breath, head turn, blinks
+        ("camera.png", "portrait/orbit"),  # a subject the photo's bottom edge cuts off
+        ("coffee.png", "product/orbit-reveal"),
+        ("chelsea.png", "product/glint"),  # the light sweep shades by the matte
+    ],
+)
+def test_the_layer_laid_only_where_it_lands_gives_the_frames_of_laying_it_everywhere(
+    name, preset, monkeypatch
+):
+    from studio.jobs import Job, prepare_job
+    from studio.motion import reach
+    from studio.settings import Settings
+
+    path = EXAMPLES / name if (EXAMPLES / name).exists() else PHOTOS / name
+    job = Job(image=str(path), preset=preset, seed=3, size=(256, 144), frames=9, fps=12,
+              strength=1.8)  # fmt: skip
+    prepared = prepare_job(job, Settings.from_env(score=False))
+    found = build_scene(prepared.photo.rgb, prepared.plans)
+    assert found.has_subject
+
+    def frames():
+        out = []
+        for plan in prepared.plans:
+            rig = PlanRig(found, plan)
+            out += [rig.frame(i).copy() for i in range(rig.F)]
+        return np.stack(out).astype(np.int16)
+
+    def everything(sx, sy, box, step, shape):
+        return slice(0, shape[0]), slice(0, shape[1])
+
+    windowed = frames()
+    monkeypatch.setattr(reach, "sampled_window", everything)
+    everywhere = frames()
+    off = np.abs(windowed - everywhere).max(axis=-1)
+    # The same sums on fewer pixels: at most a float rounding apart, a level on a rare pixel.
+    assert off.max() <= 1 and (off > 0).mean() < 1e-4, (off.max(), (off > 0).mean())

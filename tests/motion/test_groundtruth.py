@@ -249,9 +249,10 @@ def test_a_depth_step_inside_the_subject_moves_it_as_one_piece():
     rig = PlanRig(scene, make_plan("dolly-zoom", 1.0))
     rig.frame(rig.F - 1)
     x0, y0, x1, y1 = rig.roi
-    covered = cv2.remap(scene.alpha, rig.fmx, rig.fmy, cv2.INTER_LINEAR) > 0.5
-    step_x = np.diff(rig.fmx, axis=1)[covered[:, 1:] & covered[:, :-1]]
-    step_y = np.diff(rig.fmy, axis=0)[covered[1:] & covered[:-1]]
+    fmx, fmy = rig.fmx[rig.layer_window], rig.fmy[rig.layer_window]
+    covered = cv2.remap(scene.alpha, fmx, fmy, cv2.INTER_LINEAR) > 0.5
+    step_x = np.diff(fmx, axis=1)[covered[:, 1:] & covered[:, :-1]]
+    step_y = np.diff(fmy, axis=0)[covered[1:] & covered[:-1]]
     for step in (step_x, step_y):
         spread = np.abs(step / np.median(step) - 1.0).max()
         assert spread < 0.05, spread
