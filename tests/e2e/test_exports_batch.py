@@ -30,20 +30,26 @@ def app(tmp_path_factory):
 def short_clips(page) -> None:
     """One second at 8 fps: a few frames per take keeps the batch quick on two cores.
 
-    The page's first load fills the form from the preset a moment after it appears; values
-    typed before that are set again, until they stay.
+    Gradio mounts a closed accordion's fields only when it is first opened (0.1-0.5 s here,
+    measured; no request goes to the server), and a value typed in the moment they appear
+    can be overwritten by their own start-up value (seen once in 14 tries on a loaded
+    machine; no person types that fast). So the fields are given time to settle, and a value
+    that did not stay is typed again.
     """
     page.get_by_text("Advanced settings").click()
     wanted = (("duration", "1"), ("fps", "8"))
+    for elem, _ in wanted:
+        page.wait_for_selector(f"#{elem} input[type=number]", timeout=10_000)
+    page.wait_for_timeout(300)
     for _ in range(5):
         for elem, value in wanted:
             field = page.locator(f"#{elem} input[type=number]")
             field.fill(value)
             field.press("Enter")
-        page.wait_for_timeout(1500)
+        page.wait_for_timeout(1000)
         if all(page.locator(f"#{e} input[type=number]").input_value() == v for e, v in wanted):
             return
-    raise AssertionError("the form kept resetting the clip's length")
+    raise AssertionError("the clip's length kept going back to its start-up value")
 
 
 def download(page, button: str, folder: Path) -> Path:

@@ -73,6 +73,9 @@ def test_cancel_says_the_job_stopped_and_how_many_takes_were_kept(browser, app, 
     page.locator("#photo input[type=file]").set_input_files(str(samples["scenic"]))
     page.wait_for_selector("#photo img", timeout=15_000)
     page.get_by_text("Advanced settings").click()
+    # Its fields mount when it first opens: typed in that moment, a value can be lost.
+    page.wait_for_selector("#duration input[type=number]", timeout=10_000)
+    page.wait_for_timeout(300)
     duration = page.get_by_label("Duration (s)").first
     duration.fill("10")
     duration.press("Enter")

@@ -90,7 +90,7 @@ def test_edit_the_prompt_save_it_as_my_preset_see_it_listed_and_generate_with_it
     page.locator("#prompt-panel").wait_for(state="visible", timeout=10_000)
     page.locator("#prompt textarea").fill(EDITED)
     page.locator("#negative-prompt textarea").fill(NEGATIVE)
-    short_clips(page)  # opens Advanced settings; typed again until it stays (a late fill reset it)
+    short_clips(page)  # opens Advanced settings, lets its fields mount, types until it stays
     page.locator("#preset-name textarea, #preset-name input").first.fill("Steam rising")
     page.locator("#save-preset").click()
     wait_text(page, "save-note", "Saved Steam rising (product/steam-rising)")

@@ -84,7 +84,7 @@ def test_a_click_removes_part_of_the_subject_and_the_job_carries_the_correction(
     page.locator("#subject-panel").screenshot(path=str(tmp_path / "subject_view.png"))
 
     # 4. Generate a short clip: the job, and every clip's manifest, carry the correction.
-    short_clips(page)  # opens Advanced settings; typed again until it stays (a late fill reset it)
+    short_clips(page)  # opens Advanced settings, lets its fields mount, types until it stays
     page.locator("#generate").click()
     for i in range(1, 5):
         page.wait_for_selector(f"#variant-{i} video[src]", timeout=120_000)
