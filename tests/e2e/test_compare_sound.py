@@ -28,6 +28,13 @@ def _clip(path: Path, shade: int, hz: float | None) -> None:
     staged.commit()
 
 
+# Every take playing: started, and past its first frame.
+PLAYING = (
+    "() => [...document.querySelectorAll('[id^=variant-] video')]"
+    ".every(v => !v.paused && v.currentTime > 0)"
+)
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """A page laid out like the studio's grid (four slots, the Selected panel, the bar),
@@ -105,11 +112,7 @@ def test_only_the_selected_take_is_heard_and_the_sound_follows_the_selection(bro
 def test_a_take_whose_autoplay_was_dropped_is_started_and_the_others_keep_playing(browser, site):  # noqa: F811
     page = browser.new_page()
     page.goto(site.replace("index.html", "dropped.html"), wait_until="load")
-    page.wait_for_function(
-        "() => [...document.querySelectorAll('[id^=variant-] video')]"
-        ".every(v => !v.paused && v.currentTime > 0)",
-        timeout=15_000,
-    )
+    page.wait_for_function(PLAYING, timeout=15_000)
     page.locator("#compare .cmp-play").click(timeout=5_000)  # paused on purpose: stays paused
     page.wait_for_timeout(1500)
     assert page.eval_on_selector_all("[id^=variant-] video", "vs => vs.every(v => v.paused)")
@@ -121,11 +124,7 @@ def test_takes_paused_by_a_script_stay_paused_however_the_pause_event_lands(brow
     # to tell a deliberate pause from a dropped autoplay started the takes again (CI, once).
     page = browser.new_page()
     page.goto(site, wait_until="load")
-    playing = (
-        "() => [...document.querySelectorAll('[id^=variant-] video')]"
-        ".every(v => !v.paused && v.currentTime > 0)"
-    )
-    page.wait_for_function(playing, timeout=15_000)
+    page.wait_for_function(PLAYING, timeout=15_000)
     for _ in range(8):
         page.wait_for_timeout(600)  # past the bar's half-second retry gap
         # Paused in a long task: the page may draw a frame before the pause events come.
@@ -137,5 +136,5 @@ def test_takes_paused_by_a_script_stay_paused_however_the_pause_event_lands(brow
         assert page.eval_on_selector_all("[id^=variant-] video", "vs => vs.every(v => v.paused)")
         assert page.locator("#compare .cmp-play").inner_text().strip() == "Play all"
         page.locator("#compare .cmp-play").click(timeout=5_000)
-        page.wait_for_function(playing, timeout=5_000)
+        page.wait_for_function(PLAYING, timeout=5_000)
     page.close()
